@@ -1,0 +1,167 @@
+// Per-channel scalar float64 math: statistics from sums, coefficients for the
+// element-wise passes, running statistics and gradient accumulation.
+// O(C) work, identical code in both builds.
+import {
+  MEAN, MEAN_OFFSET, VARIANCE, INV_STD, SUM_A, SUM_B, GRAD_WEIGHT, GRAD_BIAS, EVAL_INV_STD,
+  SHIFT, SCALE, OFFSET, DX_DY, DX_X, DX_CONST, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET,
+  f64Slot, f32Slot,
+} from "./workspace";
+
+// A channel is recomputed exactly when (mean - shift)^2 > 64 * variance: the
+// one-pass sums would then have cancelled more than 6 bits.
+const CANCELLATION_LIMIT: f64 = 64.0 / 65.0;
+
+@inline function f64At(base: usize, c: i32): f64 { return load<f64>(base + (<usize>c << 3)); }
+@inline function f64Put(base: usize, c: i32, v: f64): void { store<f64>(base + (<usize>c << 3), v); }
+@inline function f32At(base: usize, c: i32): f32 { return load<f32>(base + (<usize>c << 2)); }
+@inline function f32Put(base: usize, c: i32, v: f32): void { store<f32>(base + (<usize>c << 2), v); }
+
+/** Shift of each channel: its first element (exact to subtract from values near it). */
+export function choosePilotShift(x: usize, C: i32, S: i32, channelsLast: bool, ws: usize): void {
+  const shift = f32Slot(ws, C, SHIFT);
+  for (let c = 0; c < C; c++) {
+    const index = channelsLast ? <usize>c : <usize>c * S;
+    f32Put(shift, c, load<f32>(x + (index << 2)));
+  }
+}
+
+/** Exact float64 two-pass mean and biased variance of one channel. */
+function exactChannelStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, c: i32, ws: usize): void {
+  const count = <f64>N * S;
+  let sum: f64 = 0;
+  for (let n = 0; n < N; n++) {
+    for (let s = 0; s < S; s++) sum += <f64>load<f32>(x + (elementIndex(n, c, s, C, S, channelsLast) << 2));
+  }
+  const mean = sum / count;
+  let m2: f64 = 0;
+  for (let n = 0; n < N; n++) {
+    for (let s = 0; s < S; s++) {
+      const d = <f64>load<f32>(x + (elementIndex(n, c, s, C, S, channelsLast) << 2)) - mean;
+      m2 += d * d;
+    }
+  }
+  const shift = <f32>mean;
+  f32Put(f32Slot(ws, C, SHIFT), c, shift);
+  f64Put(f64Slot(ws, C, MEAN), c, mean);
+  f64Put(f64Slot(ws, C, MEAN_OFFSET), c, mean - <f64>shift);
+  f64Put(f64Slot(ws, C, VARIANCE), c, m2 / count);
+}
+
+@inline function elementIndex(n: i32, c: i32, s: i32, C: i32, S: i32, channelsLast: bool): usize {
+  return channelsLast ? (<usize>n * S + s) * C + c : (<usize>n * C + c) * S + s;
+}
+
+/**
+ * Mean and biased variance from the shifted sums in SUM_A / SUM_B; channels
+ * whose sums cancelled or overflowed are recomputed exactly from x.
+ */
+export function finishStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
+  const count = <f64>N * S;
+  const shift = f32Slot(ws, C, SHIFT), sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
+  const mean = f64Slot(ws, C, MEAN), meanOffset = f64Slot(ws, C, MEAN_OFFSET), variance = f64Slot(ws, C, VARIANCE);
+  for (let c = 0; c < C; c++) {
+    const a = f64At(sumA, c), b = f64At(sumB, c);
+    const offset = a / count;
+    const explained = a * offset;
+    // Non-finite sums of finite data (overflow) or heavy cancellation: redo exactly.
+    // NaN data compares false everywhere and simply propagates.
+    const overflowed = (b == Infinity || a == Infinity || a == -Infinity);
+    if (overflowed || explained > b * CANCELLATION_LIMIT) {
+      exactChannelStatistics(x, N, C, S, channelsLast, c, ws);
+      continue;
+    }
+    f64Put(meanOffset, c, offset);
+    f64Put(mean, c, <f64>f32At(shift, c) + offset);
+    f64Put(variance, c, max<f64>(b - explained, 0.0) / count);
+  }
+}
+
+/** Training coefficients: y = (x - shift) * scale + offset with batch statistics. */
+export function trainingCoefficients(C: i32, weight: usize, bias: usize, eps: f64, ws: usize): void {
+  const meanOffset = f64Slot(ws, C, MEAN_OFFSET), variance = f64Slot(ws, C, VARIANCE), invStd = f64Slot(ws, C, INV_STD);
+  const scale = f32Slot(ws, C, SCALE), offset = f32Slot(ws, C, OFFSET);
+  for (let c = 0; c < C; c++) {
+    const inv = 1.0 / Math.sqrt(f64At(variance, c) + eps);
+    const g: f64 = weight ? <f64>f32At(weight, c) : 1.0;
+    const b: f64 = bias ? <f64>f32At(bias, c) : 0.0;
+    const s = g * inv;
+    f64Put(invStd, c, inv);
+    f32Put(scale, c, <f32>s);
+    f32Put(offset, c, <f32>(b - f64At(meanOffset, c) * s));
+  }
+}
+
+/**
+ * Inference coefficients from running statistics: y = (x - mean) * scale + bias.
+ * Subtracting the mean first keeps digits that x * scale + (bias - mean * scale)
+ * would cancel when the mean is large compared with the spread.
+ */
+export function inferenceCoefficients(C: i32, runningMean: usize, runningVar: usize, weight: usize, bias: usize, eps: f64, ws: usize): void {
+  const shift = f32Slot(ws, C, EVAL_SHIFT), scale = f32Slot(ws, C, EVAL_SCALE), offset = f32Slot(ws, C, EVAL_OFFSET);
+  const invStd = f64Slot(ws, C, EVAL_INV_STD);
+  for (let c = 0; c < C; c++) {
+    const inv = 1.0 / Math.sqrt(<f64>f32At(runningVar, c) + eps);
+    const g: f64 = weight ? <f64>f32At(weight, c) : 1.0;
+    f64Put(invStd, c, inv);
+    f32Put(shift, c, f32At(runningMean, c));
+    f32Put(scale, c, <f32>(g * inv));
+    f32Put(offset, c, bias ? f32At(bias, c) : 0);
+  }
+}
+
+/**
+ * running = (1 - factor) * running + factor * batch, PyTorch's rule; the
+ * variance folded in is unbiased (count / (count - 1)) unless `unbiased` is 0.
+ */
+export function updateRunningStatistics(C: i32, count: f64, factor: f64, unbiased: bool, runningMean: usize, runningVar: usize, ws: usize): void {
+  const mean = f64Slot(ws, C, MEAN), variance = f64Slot(ws, C, VARIANCE);
+  const correction = unbiased ? count / (count - 1) : 1.0;
+  for (let c = 0; c < C; c++) {
+    f32Put(runningMean, c, <f32>(factor * f64At(mean, c) + (1.0 - factor) * <f64>f32At(runningMean, c)));
+    f32Put(runningVar, c, <f32>(factor * (f64At(variance, c) * correction) + (1.0 - factor) * <f64>f32At(runningVar, c)));
+  }
+}
+
+/**
+ * Training-mode backward coefficients from SUM_A = sum dy and SUM_B = sum dy*(x - shift):
+ *   dbeta = sum dy, dgamma = sum dy * xhat,
+ *   dx = g*inv/m * (m*dy - dbeta - xhat*dgamma) = dy*DX_DY + (x - shift)*DX_X + DX_CONST.
+ */
+export function trainingGradientCoefficients(C: i32, count: f64, weight: usize, ws: usize): void {
+  const sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
+  const meanOffset = f64Slot(ws, C, MEAN_OFFSET), invStd = f64Slot(ws, C, INV_STD);
+  const gradWeight = f64Slot(ws, C, GRAD_WEIGHT), gradBias = f64Slot(ws, C, GRAD_BIAS);
+  const coefDy = f32Slot(ws, C, DX_DY), coefX = f32Slot(ws, C, DX_X), coefConst = f32Slot(ws, C, DX_CONST);
+  for (let c = 0; c < C; c++) {
+    const inv = f64At(invStd, c), offset = f64At(meanOffset, c);
+    const dbeta = f64At(sumA, c);
+    const dgamma = inv * (f64At(sumB, c) - offset * dbeta);
+    const g: f64 = weight ? <f64>f32At(weight, c) : 1.0;
+    const a = g * inv;
+    const b = -a * inv * dgamma / count;
+    f64Put(gradBias, c, dbeta);
+    f64Put(gradWeight, c, dgamma);
+    f32Put(coefDy, c, <f32>a);
+    f32Put(coefX, c, <f32>b);
+    f32Put(coefConst, c, <f32>(-a * dbeta / count - b * offset));
+  }
+}
+
+/** Eval-mode parameter gradients from SUM_A = sum dy, SUM_B = sum dy*(x - running mean). */
+export function inferenceParameterGradients(C: i32, ws: usize): void {
+  const sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B), invStd = f64Slot(ws, C, EVAL_INV_STD);
+  const gradWeight = f64Slot(ws, C, GRAD_WEIGHT), gradBias = f64Slot(ws, C, GRAD_BIAS);
+  for (let c = 0; c < C; c++) {
+    f64Put(gradBias, c, f64At(sumA, c));
+    f64Put(gradWeight, c, f64At(invStd, c) * f64At(sumB, c));
+  }
+}
+
+/** grad += float32(gradient), as autograd accumulates float32 gradients. Null pointers are skipped. */
+export function accumulateParameterGradients(C: i32, weightGrad: usize, biasGrad: usize, ws: usize): void {
+  const gradWeight = f64Slot(ws, C, GRAD_WEIGHT), gradBias = f64Slot(ws, C, GRAD_BIAS);
+  for (let c = 0; c < C; c++) {
+    if (weightGrad) f32Put(weightGrad, c, f32At(weightGrad, c) + <f32>f64At(gradWeight, c));
+    if (biasGrad) f32Put(biasGrad, c, f32At(biasGrad, c) + <f32>f64At(gradBias, c));
+  }
+}

@@ -1,0 +1,111 @@
+// Loads the embedded wasm builds through @assemblyscript/loader and chooses one.
+import { instantiate } from "@assemblyscript/loader";
+import { BatchNormError, fail } from "./errors.ts";
+import { wasmBase64 as simdBase64 } from "./generated/wasm-simd.ts";
+import { wasmBase64 as scalarBase64 } from "./generated/wasm-scalar.ts";
+
+export type BuildName = "simd" | "scalar";
+
+/** The raw exports of assembly/index.ts. Pointers are byte addresses, sizes are elements. */
+export interface Kernels {
+  readonly memory: WebAssembly.Memory;
+  readonly build: BuildName;
+  isSimdBuild(): number;
+  alloc(bytes: number): number;
+  free(ptr: number): void;
+  workspaceBytes(C: number): number;
+  workspaceF64Offset(C: number, slot: number): number;
+  workspaceF32Offset(C: number, slot: number): number;
+  workspaceInit(C: number, ws: number): void;
+  batchStatistics(x: number, N: number, C: number, S: number, channelsLast: boolean, ws: number): void;
+  trainForward(x: number, y: number, N: number, C: number, S: number, channelsLast: boolean, weight: number, bias: number, eps: number, ws: number): void;
+  runningUpdate(C: number, count: number, factor: number, unbiased: boolean, runningMean: number, runningVar: number, ws: number): void;
+  evalPrepare(C: number, runningMean: number, runningVar: number, weight: number, bias: number, eps: number, ws: number): void;
+  evalForward(x: number, y: number, N: number, C: number, S: number, channelsLast: boolean, ws: number): void;
+  trainBackward(x: number, dy: number, dx: number, N: number, C: number, S: number, channelsLast: boolean, weight: number, weightGrad: number, biasGrad: number, ws: number): void;
+  evalBackward(x: number, dy: number, dx: number, N: number, C: number, S: number, channelsLast: boolean, parameterGradients: boolean, weightGrad: number, biasGrad: number, ws: number): void;
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+const wasmBytes: Record<BuildName, () => Uint8Array> = {
+  simd: () => decodeBase64(simdBase64),
+  scalar: () => decodeBase64(scalarBase64),
+};
+
+let simdValid: boolean | undefined;
+
+/** Whether this engine accepts the SIMD build: validates the real bytes, no hand-written probe. */
+export function simdSupported(): boolean {
+  simdValid ??= WebAssembly.validate(wasmBytes.simd());
+  return simdValid;
+}
+
+const loading = new Map<BuildName, Promise<Kernels>>();
+
+/** Instantiates one build (memoised per build). Tests use it to compare builds. */
+export function loadBuild(build: BuildName): Promise<Kernels> {
+  let pending = loading.get(build);
+  if (!pending) {
+    pending = instantiate(wasmBytes[build](), {}).then(({ exports }) => {
+      const kernels = Object.assign(Object.create(null), exports, { build }) as Kernels;
+      if (kernels.isSimdBuild() !== (build === "simd" ? 1 : 0)) fail("ERR_BUILD", "build", `the ${build} bytes report the other build`);
+      return kernels;
+    });
+    loading.set(build, pending);
+  }
+  return pending;
+}
+
+export interface InitOptions {
+  /** "auto" (default) picks SIMD when WebAssembly.validate accepts it, else scalar. */
+  build?: "auto" | BuildName;
+}
+
+let chosen: BuildName | undefined;
+let active: Kernels | undefined;
+let ready: Promise<{ build: BuildName }> | undefined;
+
+/** Loads the library once; later calls return the same promise. */
+export function init(options: InitOptions = {}): Promise<{ build: BuildName }> {
+  const requested = options.build ?? "auto";
+  if (requested !== "auto" && requested !== "simd" && requested !== "scalar") {
+    return Promise.reject(new BatchNormError("ERR_BUILD", "options.build", `must be "auto", "simd" or "scalar", got ${String(requested)}`));
+  }
+  if (chosen !== undefined) {
+    if (requested !== "auto" && requested !== chosen) {
+      return Promise.reject(new BatchNormError("ERR_BUILD", "options.build", `already initialised with the ${chosen} build`));
+    }
+    return ready!;
+  }
+  const build: BuildName = requested === "auto" ? (simdSupported() ? "simd" : "scalar") : requested;
+  if (build === "simd" && !simdSupported()) {
+    return Promise.reject(new BatchNormError("ERR_BUILD", "options.build", "this engine does not support wasm SIMD"));
+  }
+  chosen = build;
+  ready = loadBuild(build).then((kernels) => {
+    active = kernels;
+    return { build };
+  });
+  return ready;
+}
+
+/** The initialised kernels; throws ERR_NOT_INITIALIZED before init() resolved. */
+export function kernels(): Kernels {
+  return active ?? fail("ERR_NOT_INITIALIZED", "init", "await init() before using the library");
+}
+
+/** The build in use. */
+export function activeBuild(): BuildName {
+  return kernels().build;
+}
+
+/** Current size of the wasm memory in bytes. */
+export function wasmMemoryBytes(): number {
+  return kernels().memory.buffer.byteLength;
+}
