@@ -64,9 +64,11 @@ export class BatchNorm {
   #runningVar: Tensor | null;
   #numBatchesTracked = 0;
   #workspace: ChannelWorkspace;
+  /** The last forward, reused between calls; valid while #hasSaved. */
   #saved: SavedForward | null = null;
-  /** Versions of (weight, bias, running mean, running var) the cached eval coefficients were made from. */
-  #evalVersions = [-1, -1, -1, -1];
+  #hasSaved = false;
+  /** Versions of weight, bias, running mean and running var the cached eval coefficients were made from. */
+  #evalVersions = new Float64Array([-1, -1, -1, -1]);
   #disposed = false;
 
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
@@ -136,7 +138,13 @@ export class BatchNorm {
       k.evalForward(x.byteOffset, y.byteOffset, N, C, S, channelsLast, ws);
     }
     y.markWritten();
-    this.#saved = { mode: useBatch ? "batch" : "running", x, xVersion, weightVersion: this.#weight?.version ?? 0, geometry };
+    const saved = (this.#saved ??= { mode: "batch", x, xVersion, weightVersion: 0, geometry });
+    saved.mode = useBatch ? "batch" : "running";
+    saved.x = x;
+    saved.xVersion = xVersion;
+    saved.weightVersion = this.#weight?.version ?? 0;
+    saved.geometry = geometry;
+    this.#hasSaved = true;
     return y;
   }
 
@@ -146,7 +154,7 @@ export class BatchNorm {
    */
   backward(dy: Tensor, out?: Tensor): Tensor {
     this.#assertLive();
-    const saved = this.#saved ?? fail("ERR_NO_FORWARD", "dy", "backward needs a forward first (each forward allows one backward)");
+    const saved = this.#hasSaved ? this.#saved! : fail("ERR_NO_FORWARD", "dy", "backward needs a forward first (each forward allows one backward)");
     if (saved.x.disposed) fail("ERR_NO_FORWARD", "dy", "the input of the last forward was disposed");
     if (saved.x.version !== saved.xVersion) fail("ERR_NO_FORWARD", "dy", "the input of the last forward was modified since (e.g. used as an output)");
     if ((this.#weight?.version ?? 0) !== saved.weightVersion) fail("ERR_NO_FORWARD", "dy", "the weight was modified since the last forward");
@@ -169,7 +177,7 @@ export class BatchNorm {
     dx.markWritten();
     this.#weightGrad?.markWritten();
     this.#biasGrad?.markWritten();
-    this.#saved = null;
+    this.#hasSaved = false;
     return dx;
   }
 
@@ -240,6 +248,7 @@ export class BatchNorm {
     for (const t of [this.#weight, this.#bias, this.#weightGrad, this.#biasGrad, this.#runningMean, this.#runningVar]) t?.dispose();
     this.#workspace.dispose();
     this.#saved = null;
+    this.#hasSaved = false;
     this.#disposed = true;
   }
 
@@ -275,9 +284,10 @@ export class BatchNorm {
   /** Recomputes the inference coefficients only when a parameter or running statistic changed. */
   #prepareEval(): void {
     const versions = this.#evalVersions;
-    const current = [this.#weight?.version ?? 0, this.#bias?.version ?? 0, this.#runningMean!.version, this.#runningVar!.version];
-    if (current.every((v, i) => v === versions[i])) return;
+    const weight = this.#weight?.version ?? 0, bias = this.#bias?.version ?? 0;
+    const mean = this.#runningMean!.version, variance = this.#runningVar!.version;
+    if (versions[0] === weight && versions[1] === bias && versions[2] === mean && versions[3] === variance) return;
     kernels().evalPrepare(this.numFeatures, this.#runningMean!.byteOffset, this.#runningVar!.byteOffset, this.#ptr(this.#weight), this.#ptr(this.#bias), this.eps, this.#workspace.ptr);
-    this.#evalVersions = current;
+    versions.set([weight, bias, mean, variance]);
   }
 }

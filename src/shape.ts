@@ -34,7 +34,10 @@ export function geometryOf(x: Tensor, layout: Layout, argument: string): Geometr
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((size, i) => size === b[i]);
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Throws ERR_SHAPE unless `t` is live and has `shape`. */

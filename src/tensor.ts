@@ -167,7 +167,6 @@ export class Tensor {
   /** Throws ERR_DISPOSED naming `argument` if this tensor was disposed. */
   assertLive(argument: string): void {
     if (this.#ptr === 0) fail("ERR_DISPOSED", argument, "tensor was disposed");
-    if (this.#kernels !== kernels()) fail("ERR_ARGUMENT", argument, "tensor belongs to another wasm instance");
   }
 
   /** Frees the wasm memory; further use throws ERR_DISPOSED. Idempotent. */

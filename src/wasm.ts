@@ -52,8 +52,10 @@ const loading = new Map<BuildName, Promise<Kernels>>();
 export function loadBuild(build: BuildName): Promise<Kernels> {
   let pending = loading.get(build);
   if (!pending) {
-    pending = instantiate(wasmBytes[build](), {}).then(({ exports }) => {
-      const kernels = Object.assign(Object.create(null), exports, { build }) as Kernels;
+    // The loader supplies the imports (abort); its demangled exports wrap each
+    // function in a rest/spread closure, so calls go to the raw instance exports.
+    pending = instantiate(wasmBytes[build](), {}).then(({ instance }) => {
+      const kernels = Object.assign(Object.create(null), instance.exports, { build }) as Kernels;
       if (kernels.isSimdBuild() !== (build === "simd" ? 1 : 0)) fail("ERR_BUILD", "build", `the ${build} bytes report the other build`);
       return kernels;
     });
