@@ -6,6 +6,9 @@
 // Channels-last (R rows of C): channel vectors are loaded once per 4 rows.
 // Input and output may be the same tensor (each element is read before it is written).
 
+// Channels-last rows at most this long (in channels) are processed 4 rows at a time.
+const GROUPED_ROWS_MAX_CHANNELS: i32 = 256;
+
 /** y = (x - shift) * scale + offset, per channel. */
 export function applyAffine(
   x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool,
@@ -51,8 +54,9 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
   const rowBytes = <usize>C << 2;
   let r = 0;
   if (ASC_FEATURE_SIMD) {
-    // Groups of 4 rows share one load of each channel vector.
-    for (; r + 4 <= R; r += 4) {
+    // Groups of 4 rows share one load of each channel vector. Only for short
+    // rows: with long power-of-two rows the grouped accesses measured slower.
+    for (; r + 4 <= R && C <= GROUPED_ROWS_MAX_CHANNELS; r += 4) {
       const base = <usize>r * rowBytes;
       let c = 0;
       for (; c + 4 <= C; c += 4) {
