@@ -56,12 +56,12 @@ function exactChannelStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: 
  * whose sums cancelled or overflowed are recomputed exactly from x.
  */
 export function finishStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
-  const count = <f64>N * S;
+  const inverseCount = 1.0 / (<f64>N * S);
   const shift = f32Slot(ws, C, SHIFT), sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
   const mean = f64Slot(ws, C, MEAN), meanOffset = f64Slot(ws, C, MEAN_OFFSET), variance = f64Slot(ws, C, VARIANCE);
   for (let c = 0; c < C; c++) {
     const a = f64At(sumA, c), b = f64At(sumB, c);
-    const offset = a / count;
+    const offset = a * inverseCount;
     const explained = a * offset;
     // Non-finite sums of finite data (overflow) or heavy cancellation: redo exactly.
     // NaN data compares false everywhere and simply propagates.
@@ -72,7 +72,7 @@ export function finishStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast:
     }
     f64Put(meanOffset, c, offset);
     f64Put(mean, c, <f64>f32At(shift, c) + offset);
-    f64Put(variance, c, max<f64>(b - explained, 0.0) / count);
+    f64Put(variance, c, max<f64>(b - explained, 0.0) * inverseCount);
   }
 }
 
@@ -80,7 +80,22 @@ export function finishStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast:
 export function trainingCoefficients(C: i32, weight: usize, bias: usize, eps: f64, ws: usize): void {
   const meanOffset = f64Slot(ws, C, MEAN_OFFSET), variance = f64Slot(ws, C, VARIANCE), invStd = f64Slot(ws, C, INV_STD);
   const scale = f32Slot(ws, C, SCALE), offset = f32Slot(ws, C, OFFSET);
-  for (let c = 0; c < C; c++) {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Two channels at a time: the same correctly rounded operations as below.
+    const epsv = f64x2.splat(eps), one = f64x2.splat(1.0), zero = f64x2.splat(0.0);
+    for (; c + 2 <= C; c += 2) {
+      const c8 = <usize>c << 3, c4 = <usize>c << 2;
+      const inv = f64x2.div(one, f64x2.sqrt(f64x2.add(v128.load(variance + c8), epsv)));
+      const g = weight ? f64x2.promote_low_f32x4(v128.load64_zero(weight + c4)) : one;
+      const b = bias ? f64x2.promote_low_f32x4(v128.load64_zero(bias + c4)) : zero;
+      const s = f64x2.mul(g, inv);
+      v128.store(invStd + c8, inv);
+      v128.store64_lane(scale + c4, f32x4.demote_f64x2_zero(s), 0);
+      v128.store64_lane(offset + c4, f32x4.demote_f64x2_zero(f64x2.sub(b, f64x2.mul(v128.load(meanOffset + c8), s))), 0);
+    }
+  }
+  for (; c < C; c++) {
     const inv = 1.0 / Math.sqrt(f64At(variance, c) + eps);
     const g: f64 = weight ? <f64>f32At(weight, c) : 1.0;
     const b: f64 = bias ? <f64>f32At(bias, c) : 0.0;
@@ -128,6 +143,7 @@ export function updateRunningStatistics(C: i32, count: f64, factor: f64, unbiase
  *   dx = g*inv/m * (m*dy - dbeta - xhat*dgamma) = dy*DX_DY + (x - shift)*DX_X + DX_CONST.
  */
 export function trainingGradientCoefficients(C: i32, count: f64, weight: usize, ws: usize): void {
+  const inverseCount = 1.0 / count;
   const sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
   const meanOffset = f64Slot(ws, C, MEAN_OFFSET), invStd = f64Slot(ws, C, INV_STD);
   const gradWeight = f64Slot(ws, C, GRAD_WEIGHT), gradBias = f64Slot(ws, C, GRAD_BIAS);
@@ -138,12 +154,12 @@ export function trainingGradientCoefficients(C: i32, count: f64, weight: usize, 
     const dgamma = inv * (f64At(sumB, c) - offset * dbeta);
     const g: f64 = weight ? <f64>f32At(weight, c) : 1.0;
     const a = g * inv;
-    const b = -a * inv * dgamma / count;
+    const b = -a * inv * dgamma * inverseCount;
     f64Put(gradBias, c, dbeta);
     f64Put(gradWeight, c, dgamma);
     f32Put(coefDy, c, <f32>a);
     f32Put(coefX, c, <f32>b);
-    f32Put(coefConst, c, <f32>(-a * dbeta / count - b * offset));
+    f32Put(coefConst, c, <f32>(-a * dbeta * inverseCount - b * offset));
   }
 }
 

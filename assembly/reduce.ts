@@ -11,11 +11,19 @@ const RUN_BLOCK: i32 = 256;
 // Channels-last: rows summed in float32 before a fold into float64.
 const ROW_BLOCK: i32 = 64;
 
+// Scalar build: emulated SIMD lanes (16 per sum; static scratch, not an allocation).
+const LANES_A = memory.data(64, 16);
+const LANES_B = memory.data(64, 16);
+
 /**
  * Channels-first data (N, C, S): x[n][c][s] at x + ((n*C + c)*S + s)*4 bytes.
- * Channel c is the N runs x[n][c][0..S), reduced in order n = 0..N-1.
- * Within a run, 8 lanes take elements i = 0,1,..,7 mod 8 (lanes 0-3 also take
- * a final group of 4), and the last S mod 4 elements go to a scalar tail.
+ * Channel c is the N runs x[n][c][0..S), reduced in order n = 0..N-1, in
+ * chunks of at most RUN_BLOCK elements. Lane layout per chunk: groups of 16
+ * elements go to lanes 0-15 (four f32x4 accumulators, four dependency chains);
+ * remaining groups of 4 go to lanes 0-3; the last S mod 4 elements go to a
+ * scalar tail. A fold adds lanes j, 4+j, 8+j, 12+j in float32 as
+ * (l[j] + l[4+j]) + (l[8+j] + l[12+j]), then the four results in float64 as
+ * (r0 + r2) + (r1 + r3), then the tail.
  */
 @inline
 function reduceChannelsFirstImpl(
@@ -28,44 +36,44 @@ function reduceChannelsFirstImpl(
     let pending = 0;
     if (ASC_FEATURE_SIMD) {
       const kv = f32x4.splat(k);
-      let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
       let tailA: f32 = 0, tailB: f32 = 0;
       for (let n = 0; n < N; n++) {
-        const runByte = ((<usize>n * C + c) * S) << 2;
+        const run = x + (((<usize>n * C + c) * S) << 2);
+        const runDy = dy + (((<usize>n * C + c) * S) << 2);
         let i = 0;
         while (i < S) {
           const end = min(S, i + RUN_BLOCK);
           pending += end - i;
-          for (; i + 8 <= end; i += 8) {
-            const p = x + runByte + (<usize>i << 2);
-            const d0 = f32x4.sub(v128.load(p), kv);
-            const d1 = f32x4.sub(v128.load(p, 16), kv);
+          for (; i + 16 <= end; i += 16) {
+            const p = run + (<usize>i << 2);
+            const d0 = f32x4.sub(v128.load(p), kv), d1 = f32x4.sub(v128.load(p, 16), kv);
+            const d2 = f32x4.sub(v128.load(p, 32), kv), d3 = f32x4.sub(v128.load(p, 48), kv);
             if (useDy) {
-              const q = dy + runByte + (<usize>i << 2);
-              const g0 = v128.load(q), g1 = v128.load(q, 16);
-              a0 = f32x4.add(a0, g0); a1 = f32x4.add(a1, g1);
+              const q = runDy + (<usize>i << 2);
+              const g0 = v128.load(q), g1 = v128.load(q, 16), g2 = v128.load(q, 32), g3 = v128.load(q, 48);
+              a0 = f32x4.add(a0, g0); a1 = f32x4.add(a1, g1); a2 = f32x4.add(a2, g2); a3 = f32x4.add(a3, g3);
               b0 = f32x4.add(b0, f32x4.mul(g0, d0)); b1 = f32x4.add(b1, f32x4.mul(g1, d1));
+              b2 = f32x4.add(b2, f32x4.mul(g2, d2)); b3 = f32x4.add(b3, f32x4.mul(g3, d3));
             } else {
-              a0 = f32x4.add(a0, d0); a1 = f32x4.add(a1, d1);
+              a0 = f32x4.add(a0, d0); a1 = f32x4.add(a1, d1); a2 = f32x4.add(a2, d2); a3 = f32x4.add(a3, d3);
               b0 = f32x4.add(b0, f32x4.mul(d0, d0)); b1 = f32x4.add(b1, f32x4.mul(d1, d1));
+              b2 = f32x4.add(b2, f32x4.mul(d2, d2)); b3 = f32x4.add(b3, f32x4.mul(d3, d3));
             }
           }
-          if (i + 4 <= end) {
-            const p = x + runByte + (<usize>i << 2);
-            const d0 = f32x4.sub(v128.load(p), kv);
+          for (; i + 4 <= end; i += 4) {
+            const d0 = f32x4.sub(v128.load(run + (<usize>i << 2)), kv);
             if (useDy) {
-              const g0 = v128.load(dy + runByte + (<usize>i << 2));
+              const g0 = v128.load(runDy + (<usize>i << 2));
               a0 = f32x4.add(a0, g0); b0 = f32x4.add(b0, f32x4.mul(g0, d0));
             } else {
               a0 = f32x4.add(a0, d0); b0 = f32x4.add(b0, f32x4.mul(d0, d0));
             }
-            i += 4;
           }
           for (; i < end; i++) {
-            const byte = runByte + (<usize>i << 2);
-            const d = load<f32>(x + byte) - k;
+            const d = load<f32>(run + (<usize>i << 2)) - k;
             if (useDy) {
-              const g = load<f32>(dy + byte);
+              const g = load<f32>(runDy + (<usize>i << 2));
               tailA += g; tailB += g * d;
             } else {
               tailA += d; tailB += d * d;
@@ -73,76 +81,47 @@ function reduceChannelsFirstImpl(
           }
           // Fold once a block is pending, and after the channel's last chunk.
           if (pending >= RUN_BLOCK || (n == N - 1 && i == S)) {
-            const va = f32x4.add(a0, a1), vb = f32x4.add(b0, b1);
+            const va = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+            const vb = f32x4.add(f32x4.add(b0, b1), f32x4.add(b2, b3));
             const pa = f64x2.add(f64x2.promote_low_f32x4(va), f64x2.promote_low_f32x4(v128.shuffle<f32>(va, va, 2, 3, 2, 3)));
             const pb = f64x2.add(f64x2.promote_low_f32x4(vb), f64x2.promote_low_f32x4(v128.shuffle<f32>(vb, vb, 2, 3, 2, 3)));
             totalA += f64x2.extract_lane(pa, 0) + f64x2.extract_lane(pa, 1);
             totalB += f64x2.extract_lane(pb, 0) + f64x2.extract_lane(pb, 1);
             totalA += <f64>tailA; totalB += <f64>tailB;
-            a0 = f32x4.splat(0); a1 = a0; b0 = a0; b1 = a0;
+            a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; b0 = a0; b1 = a0; b2 = a0; b3 = a0;
             tailA = 0; tailB = 0;
             pending = 0;
           }
         }
       }
     } else {
-      // Lanes a0_j / a1_j mirror f32x4 accumulators a0 / a1 of the SIMD path.
-      let a00: f32 = 0, a01: f32 = 0, a02: f32 = 0, a03: f32 = 0, a10: f32 = 0, a11: f32 = 0, a12: f32 = 0, a13: f32 = 0;
-      let b00: f32 = 0, b01: f32 = 0, b02: f32 = 0, b03: f32 = 0, b10: f32 = 0, b11: f32 = 0, b12: f32 = 0, b13: f32 = 0;
+      memory.fill(LANES_A, 0, 64);
+      memory.fill(LANES_B, 0, 64);
       let tailA: f32 = 0, tailB: f32 = 0;
       for (let n = 0; n < N; n++) {
-        const runByte = ((<usize>n * C + c) * S) << 2;
+        const run = x + (((<usize>n * C + c) * S) << 2);
+        const runDy = dy + (((<usize>n * C + c) * S) << 2);
         let i = 0;
         while (i < S) {
           const end = min(S, i + RUN_BLOCK);
           pending += end - i;
-          for (; i + 8 <= end; i += 8) {
-            const p = x + runByte + (<usize>i << 2);
-            const d0 = load<f32>(p) - k, d1 = load<f32>(p, 4) - k, d2 = load<f32>(p, 8) - k, d3 = load<f32>(p, 12) - k;
-            const d4 = load<f32>(p, 16) - k, d5 = load<f32>(p, 20) - k, d6 = load<f32>(p, 24) - k, d7 = load<f32>(p, 28) - k;
-            if (useDy) {
-              const q = dy + runByte + (<usize>i << 2);
-              const g0 = load<f32>(q), g1 = load<f32>(q, 4), g2 = load<f32>(q, 8), g3 = load<f32>(q, 12);
-              const g4 = load<f32>(q, 16), g5 = load<f32>(q, 20), g6 = load<f32>(q, 24), g7 = load<f32>(q, 28);
-              a00 += g0; a01 += g1; a02 += g2; a03 += g3; a10 += g4; a11 += g5; a12 += g6; a13 += g7;
-              b00 += g0 * d0; b01 += g1 * d1; b02 += g2 * d2; b03 += g3 * d3;
-              b10 += g4 * d4; b11 += g5 * d5; b12 += g6 * d6; b13 += g7 * d7;
-            } else {
-              a00 += d0; a01 += d1; a02 += d2; a03 += d3; a10 += d4; a11 += d5; a12 += d6; a13 += d7;
-              b00 += d0 * d0; b01 += d1 * d1; b02 += d2 * d2; b03 += d3 * d3;
-              b10 += d4 * d4; b11 += d5 * d5; b12 += d6 * d6; b13 += d7 * d7;
-            }
-          }
-          if (i + 4 <= end) {
-            const p = x + runByte + (<usize>i << 2);
-            const d0 = load<f32>(p) - k, d1 = load<f32>(p, 4) - k, d2 = load<f32>(p, 8) - k, d3 = load<f32>(p, 12) - k;
-            if (useDy) {
-              const q = dy + runByte + (<usize>i << 2);
-              const g0 = load<f32>(q), g1 = load<f32>(q, 4), g2 = load<f32>(q, 8), g3 = load<f32>(q, 12);
-              a00 += g0; a01 += g1; a02 += g2; a03 += g3;
-              b00 += g0 * d0; b01 += g1 * d1; b02 += g2 * d2; b03 += g3 * d3;
-            } else {
-              a00 += d0; a01 += d1; a02 += d2; a03 += d3;
-              b00 += d0 * d0; b01 += d1 * d1; b02 += d2 * d2; b03 += d3 * d3;
-            }
-            i += 4;
-          }
+          for (; i + 16 <= end; i += 16) accumulateLanes(run, runDy, useDy, i, 16, k);
+          for (; i + 4 <= end; i += 4) accumulateLanes(run, runDy, useDy, i, 4, k);
           for (; i < end; i++) {
-            const byte = runByte + (<usize>i << 2);
-            const d = load<f32>(x + byte) - k;
+            const d = load<f32>(run + (<usize>i << 2)) - k;
             if (useDy) {
-              const g = load<f32>(dy + byte);
+              const g = load<f32>(runDy + (<usize>i << 2));
               tailA += g; tailB += g * d;
             } else {
               tailA += d; tailB += d * d;
             }
           }
           if (pending >= RUN_BLOCK || (n == N - 1 && i == S)) {
-            totalA += (<f64>(a00 + a10) + <f64>(a02 + a12)) + (<f64>(a01 + a11) + <f64>(a03 + a13));
-            totalB += (<f64>(b00 + b10) + <f64>(b02 + b12)) + (<f64>(b01 + b11) + <f64>(b03 + b13));
+            totalA += foldScalarLanes(LANES_A);
+            totalB += foldScalarLanes(LANES_B);
             totalA += <f64>tailA; totalB += <f64>tailB;
-            a00 = 0; a01 = 0; a02 = 0; a03 = 0; a10 = 0; a11 = 0; a12 = 0; a13 = 0;
-            b00 = 0; b01 = 0; b02 = 0; b03 = 0; b10 = 0; b11 = 0; b12 = 0; b13 = 0;
+            memory.fill(LANES_A, 0, 64);
+            memory.fill(LANES_B, 0, 64);
             tailA = 0; tailB = 0;
             pending = 0;
           }
@@ -152,6 +131,33 @@ function reduceChannelsFirstImpl(
     store<f64>(sumA + (<usize>c << 3), totalA);
     store<f64>(sumB + (<usize>c << 3), totalB);
   }
+}
+
+/** Scalar build: adds elements i..i+count of a run into emulated lanes 0..count-1. */
+@inline
+function accumulateLanes(run: usize, runDy: usize, useDy: bool, i: i32, count: i32, k: f32): void {
+  for (let j = 0; j < count; j++) {
+    const e = <usize>(i + j) << 2, lane = <usize>j << 2;
+    const d = load<f32>(run + e) - k;
+    if (useDy) {
+      const g = load<f32>(runDy + e);
+      store<f32>(LANES_A + lane, load<f32>(LANES_A + lane) + g);
+      store<f32>(LANES_B + lane, load<f32>(LANES_B + lane) + g * d);
+    } else {
+      store<f32>(LANES_A + lane, load<f32>(LANES_A + lane) + d);
+      store<f32>(LANES_B + lane, load<f32>(LANES_B + lane) + d * d);
+    }
+  }
+}
+
+/** Scalar build: the SIMD fold of 16 lanes (see reduceChannelsFirstImpl). */
+@inline
+function foldScalarLanes(lanes: usize): f64 {
+  const r0 = (load<f32>(lanes) + load<f32>(lanes, 16)) + (load<f32>(lanes, 32) + load<f32>(lanes, 48));
+  const r1 = (load<f32>(lanes, 4) + load<f32>(lanes, 20)) + (load<f32>(lanes, 36) + load<f32>(lanes, 52));
+  const r2 = (load<f32>(lanes, 8) + load<f32>(lanes, 24)) + (load<f32>(lanes, 40) + load<f32>(lanes, 56));
+  const r3 = (load<f32>(lanes, 12) + load<f32>(lanes, 28)) + (load<f32>(lanes, 44) + load<f32>(lanes, 60));
+  return (<f64>r0 + <f64>r2) + (<f64>r1 + <f64>r3);
 }
 
 /**
