@@ -1,0 +1,27 @@
+// Runs every test suite and prints one combined line "N passed, N failed"
+// (the line CI reads). Node: vitest, both builds (see vitest.config.ts).
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+
+mkdirSync(".tmp", { recursive: true });
+const rows = [];
+
+function runVitest() {
+  const report = ".tmp/vitest-report.json";
+  const result = spawnSync("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], { stdio: "inherit" });
+  try {
+    const json = JSON.parse(readFileSync(report, "utf8"));
+    return { runtime: "node (vitest)", passed: json.numPassedTests, failed: json.numFailedTests + (result.status === 0 ? 0 : json.numFailedTests === 0 ? 1 : 0) };
+  } catch {
+    return { runtime: "node (vitest)", passed: 0, failed: 1 };
+  }
+}
+
+rows.push(runVitest());
+
+console.log("\nruntime                 passed  failed");
+for (const row of rows) console.log(`${row.runtime.padEnd(22)} ${String(row.passed).padStart(7)} ${String(row.failed).padStart(7)}`);
+const passed = rows.reduce((n, r) => n + r.passed, 0);
+const failed = rows.reduce((n, r) => n + r.failed, 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 ? 0 : 1;
