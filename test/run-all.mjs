@@ -1,7 +1,9 @@
 // Runs every test suite and prints one combined line "N passed, N failed"
-// (the line CI reads). Node: vitest, both builds (see vitest.config.ts).
+// (the line CI reads): Node through vitest (both builds, see vitest.config.ts),
+// then the same conformance files in Deno, Bun, Chromium and Firefox.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
+import { runRuntimes } from "./runtimes/run.mjs";
 
 mkdirSync(".tmp", { recursive: true });
 const rows = [];
@@ -18,9 +20,15 @@ function runVitest() {
 }
 
 rows.push(runVitest());
+try {
+  for (const r of await runRuntimes()) rows.push({ runtime: `${r.engine} ${r.build}`, passed: r.passed, failed: r.failed });
+} catch (error) {
+  console.error(error);
+  rows.push({ runtime: "other runtimes", passed: 0, failed: 1 });
+}
 
-console.log("\nruntime                 passed  failed");
-for (const row of rows) console.log(`${row.runtime.padEnd(22)} ${String(row.passed).padStart(7)} ${String(row.failed).padStart(7)}`);
+console.log("\nruntime                           passed  failed");
+for (const row of rows) console.log(`${row.runtime.padEnd(32)} ${String(row.passed).padStart(7)} ${String(row.failed).padStart(7)}`);
 const passed = rows.reduce((n, r) => n + r.passed, 0);
 const failed = rows.reduce((n, r) => n + r.failed, 0);
 console.log(`${passed} passed, ${failed} failed`);
