@@ -26,14 +26,14 @@ export interface Kernels {
   evalBackward(x: number, dy: number, dx: number, N: number, C: number, S: number, channelsLast: boolean, parameterGradients: boolean, weightGrad: number, biasGrad: number, ws: number): void;
 }
 
-function decodeBase64(text: string): Uint8Array {
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
 }
 
-const wasmBytes: Record<BuildName, () => Uint8Array> = {
+const wasmBytes: Record<BuildName, () => Uint8Array<ArrayBuffer>> = {
   simd: () => decodeBase64(simdBase64),
   scalar: () => decodeBase64(scalarBase64),
 };
