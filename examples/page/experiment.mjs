@@ -2,6 +2,8 @@
 // compute the same numbers: a BatchNorm2d over four channels whose inputs
 // have very different offsets and spreads, trained for a number of steps,
 // then evaluated on a fresh batch with the running statistics.
+import { seededRandom } from "../../bench/demo/random.mjs";
+
 export const CHANNELS = [
   { name: "red", mean: 120, std: 30 },
   { name: "green", mean: -4, std: 0.5 },
@@ -12,14 +14,7 @@ export const SHAPE = [16, CHANNELS.length, 8, 8];
 
 /** Seeded normal-ish values: sum of four uniforms (mulberry32), exact arithmetic only. */
 function sampler(seed) {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seed);
   // The sum of four uniforms has variance 1/3; scale it to unit variance.
   return () => (uniform() + uniform() + uniform() + uniform() - 2) * 1.7320508075688772;
 }

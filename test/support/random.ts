@@ -1,16 +1,7 @@
 // Seeded generators, so every runtime and build sees the same inputs.
 
-/** Uniform [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Uniform [0, 1) (mulberry32); one implementation, shared with the demo and examples. */
+export { seededRandom } from "../../bench/demo/random.mjs";
 
 /** Standard normal values (Box-Muller) as float32. */
 export function normalArray(random: () => number, length: number, mean = 0, std = 1): Float32Array {
