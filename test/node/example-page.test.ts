@@ -1,13 +1,11 @@
 // The browser example page (npm run example): Chromium loads it, the table
 // shows the numbers the same experiment gives in Node, and a screenshot is saved.
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as source from "../../src/index.ts";
+import { saveScreenshot, withChromiumPage } from "../support/chromium.ts";
 import { CHANNELS, runExperiment } from "../../examples/page/experiment.mjs";
 import { startExampleServer } from "../../examples/serve.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
 let server: { url: string; close: () => Promise<void> };
 
 beforeAll(async () => {
@@ -30,10 +28,7 @@ describe("example page in Chromium", () => {
       expect(Math.abs(expected.evalOutput[c].std / expected.weight[c] - 1)).toBeLessThan(0.1);
     });
 
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-gpu"] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+    await withChromiumPage({ width: 1000, height: 760 }, async (page) => {
       await page.goto(server.url);
       await page.waitForFunction(() => (window as { __EXAMPLE__?: unknown }).__EXAMPLE__ !== undefined, undefined, { timeout: 30_000 });
       const shown = await page.evaluate(() => (window as { __EXAMPLE__?: unknown }).__EXAMPLE__);
@@ -49,11 +44,7 @@ describe("example page in Chromium", () => {
       });
       expect(await page.$$eval("#maps canvas", (canvases) => canvases.length)).toBe(2 * CHANNELS.length);
       expect(await page.textContent("#status")).toBe("Done: 0 tensors left alive.");
-      const shotDir = join(root, ".tmp/screenshots");
-      mkdirSync(shotDir, { recursive: true });
-      await page.screenshot({ path: join(shotDir, "example-page.png"), fullPage: true });
-    } finally {
-      await browser.close();
-    }
+      await saveScreenshot(page, "example-page.png");
+    });
   });
 });

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as source from "../../src/index.ts";
+import { withChromiumPage } from "../support/chromium.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const bin = (name: string) => join(root, "node_modules/.bin", name);
@@ -123,15 +124,13 @@ describe("the packed tarball in a fresh project", () => {
       else res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html><script type="module" src="/page.js"></script>`);
     });
     await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-gpu"] });
     try {
-      const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
-      await page.waitForFunction(() => (window as { __RESULT__?: unknown }).__RESULT__ !== undefined, undefined, { timeout: 30_000 });
-      expect(await page.evaluate(() => (window as { __RESULT__?: unknown }).__RESULT__)).toEqual(expected);
+      await withChromiumPage({ width: 800, height: 600 }, async (page) => {
+        await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+        await page.waitForFunction(() => (window as { __RESULT__?: unknown }).__RESULT__ !== undefined, undefined, { timeout: 30_000 });
+        expect(await page.evaluate(() => (window as { __RESULT__?: unknown }).__RESULT__)).toEqual(expected);
+      });
     } finally {
-      await browser.close();
       server.close();
     }
   });

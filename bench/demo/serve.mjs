@@ -1,0 +1,22 @@
+// `npm run demo:web`: serves the live demo page on loopback. The digits go to
+// the page as the same quantized bytes the terminal demo trains on.
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { portFromArgs, servePage } from "../../scripts/serve-page.mjs";
+import { encodeDataset } from "./dataset.mjs";
+import { loadMnist } from "./mnist-node.mjs";
+
+const pageDir = join(import.meta.dirname, "page");
+
+/** Resolves to { url, close }. */
+export function startDemoServer({ port = 0 } = {}) {
+  return servePage({
+    html: join(pageDir, "index.html"), script: join(pageDir, "main.mjs"), port,
+    extraFiles: { "/mnist.bin": { type: "application/octet-stream", body: encodeDataset(loadMnist()) } },
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { url } = await startDemoServer({ port: portFromArgs(8081) });
+  console.log(`live demo: ${url} (Ctrl-C to stop)`);
+}
