@@ -1,0 +1,64 @@
+// Bandwidth baselines for the benchmark: the least work each normalization
+// pass must do over the same bytes, as plain f32x4 loops (4 independent
+// accumulator chains in the reductions, as the library's kernels have).
+// Compiled with --runtime stub: alloc never frees, fine for a bench.
+
+export function alloc(bytes: usize): usize {
+  return heap.alloc(bytes);
+}
+
+/** memory.copy of `bytes` bytes. */
+export function copy(src: usize, dst: usize, bytes: usize): void {
+  memory.copy(dst, src, bytes);
+}
+
+/** y = x * a + b over n floats (n a multiple of 16): one read, one write. */
+export function stream(x: usize, y: usize, n: i32, a: f32, b: f32): void {
+  const av = f32x4.splat(a), bv = f32x4.splat(b);
+  for (let i = 0; i < n; i += 16) {
+    const p = <usize>i << 2;
+    v128.store(y + p, f32x4.add(f32x4.mul(v128.load(x + p), av), bv));
+    v128.store(y + p, f32x4.add(f32x4.mul(v128.load(x + p, 16), av), bv), 16);
+    v128.store(y + p, f32x4.add(f32x4.mul(v128.load(x + p, 32), av), bv), 32);
+    v128.store(y + p, f32x4.add(f32x4.mul(v128.load(x + p, 48), av), bv), 48);
+  }
+}
+
+/** dx = dy * a + x * b over n floats: two reads, one write. */
+export function stream2(x: usize, dy: usize, dx: usize, n: i32, a: f32, b: f32): void {
+  const av = f32x4.splat(a), bv = f32x4.splat(b);
+  for (let i = 0; i < n; i += 8) {
+    const p = <usize>i << 2;
+    v128.store(dx + p, f32x4.add(f32x4.mul(v128.load(dy + p), av), f32x4.mul(v128.load(x + p), bv)));
+    v128.store(dx + p, f32x4.add(f32x4.mul(v128.load(dy + p, 16), av), f32x4.mul(v128.load(x + p, 16), bv)), 16);
+  }
+}
+
+/** Sum of n floats: one read. */
+export function sum(x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (let i = 0; i < n; i += 16) {
+    const p = x + (<usize>i << 2);
+    a0 = f32x4.add(a0, v128.load(p));
+    a1 = f32x4.add(a1, v128.load(p, 16));
+    a2 = f32x4.add(a2, v128.load(p, 32));
+    a3 = f32x4.add(a3, v128.load(p, 48));
+  }
+  const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+}
+
+/** Sum of dy and of dy * x over n floats: two reads (backward's reduction). */
+export function sum2(x: usize, dy: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0;
+  for (let i = 0; i < n; i += 8) {
+    const p = <usize>i << 2;
+    const g0 = v128.load(dy + p), g1 = v128.load(dy + p, 16);
+    a0 = f32x4.add(a0, g0);
+    a1 = f32x4.add(a1, g1);
+    b0 = f32x4.add(b0, f32x4.mul(g0, v128.load(x + p)));
+    b1 = f32x4.add(b1, f32x4.mul(g1, v128.load(x + p, 16)));
+  }
+  const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(b0, b1));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+}

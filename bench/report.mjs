@@ -1,0 +1,81 @@
+// Tables for the terminal and bench/RESULTS.md. Times appear only as ratios:
+// against memory.copy of the same bytes, and peers against this library.
+import { cpus } from "node:os";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+
+export function machineFacts(peerVersions) {
+  let cpu = cpus()[0]?.model ?? "unknown";
+  try {
+    cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? cpu;
+  } catch { /* not Linux */ }
+  return {
+    cpu, cores: cpus().length, node: process.versions.node, v8: process.versions.v8,
+    packages: { assemblyscript: require("assemblyscript/package.json").version, ...peerVersions },
+  };
+}
+
+const OURS = { eval: "api eval", train: "api train forward", step: "api train step", backward: "raw backward" };
+const fixed = (v, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : "-");
+const checkText = (check) => (check === null ? "" : `${check.passed ? "ok" : "FAILED"} ${check.error.toExponential(1)}`);
+
+function table(header, rows) {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => String(r[c]).length)));
+  const line = (cells) => `| ${cells.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join(" | ")} |`;
+  return [line(header), `|${widths.map((w, c) => (c === 0 ? ":" : "") + "-".repeat(w + 1) + (c === 0 ? "" : ":")).join("|")}|`, ...rows.map(line)].join("\n");
+}
+
+/** One shape: every cell's median as a multiple of memory.copy's, spread, check, and peers' factor over ours. */
+export function shapeTable(result) {
+  const copy = result.rows.find((r) => r.name === "memory.copy").medianMs;
+  const byName = Object.fromEntries(result.rows.map((r) => [r.name, r]));
+  const rows = result.rows.map((r) => {
+    const ours = byName[OURS[r.kind]];
+    const isPeer = /tfjs|onnxruntime|JS loop/.test(r.name) && ours;
+    return [r.name + (r.layoutNote ? ` (${r.layoutNote})` : ""), fixed(r.medianMs / copy), `±${fixed(r.spread * 50, 0)}%`, isPeer ? `${fixed(r.medianMs / ours.medianMs, 1)}x` : "", checkText(r.check)];
+  });
+  rows.push(["onnxruntime-node in-graph cost per node", fixed(result.inGraphPerNodeMs / copy), "", `${fixed(result.inGraphPerNodeMs / byName["api eval"].medianMs, 1)}x`, ""]);
+  const mib = (b) => (b / 2 ** 20).toFixed(2);
+  return `${result.shape} (${mib(result.bytes)} MiB per tensor; peak wasm memory ${mib(result.peakWasmBytes)} MiB)\n` +
+    table(["implementation", "time / memory.copy", "spread", "peer time / ours", "check vs float64"], rows);
+}
+
+export function targetTable(results) {
+  const rows = results.flatMap((r) => r.targets.map((t) => [t.shape, t.target, fixed(t.ratio), `${t.threshold > 1 && /\//.test(t.target) && !/ours/.test(t.target) ? "<=" : t.target.includes("ours") || t.target.includes("throughput") ? ">=" : "<="} ${t.threshold}`, t.met ? "met" : "MISSED"]));
+  return table(["shape", "target", "ratio", "needed", "status"], rows);
+}
+
+export function resultsMarkdown(output) {
+  const { machine, results } = output;
+  const all = results.flatMap((r) => r.targets);
+  const missed = all.filter((t) => !t.met);
+  const failedChecks = results.flatMap((r) => r.rows.filter((row) => row.check && !row.check.passed).map((row) => `${r.shape}: ${row.name}`));
+  return `# Benchmark results
+
+Written by \`npm run bench\` on ${output.date.slice(0, 10)} (wall time ${output.wallSeconds.toFixed(0)} s).
+
+- Machine: ${machine.cpu}, ${machine.cores} logical cores (shared; medians of ${output.settings.rounds} interleaved rounds).
+- Runtime: Node ${machine.node} (V8 ${machine.v8}); batchnorm-wasm ${output.build} build.
+- Packages: ${Object.entries(machine.packages).map(([k, v]) => `${k} ${v}`).join(", ")}.
+- Every implementation was checked against a float64 reference before timing: ${failedChecks.length === 0 ? "all checks passed" : `FAILED: ${failedChecks.join("; ")}`}.
+
+Times are given only as ratios measured in the same run. "time / memory.copy" is
+a cell's median time over wasm \`memory.copy\` of the same bytes; "peer time /
+ours" divides a peer's median by this library's matching public-API cell
+(eval, train forward, or train step = forward + backward). "spread" is half
+the range of the rounds around the median. TensorFlow.js runs on NHWC tensors
+(its layout); ONNX Runtime on NCHW (its layout), also for the channels-last rows.
+
+## Targets
+
+${targetTable(results)}
+
+${missed.length === 0 ? "All targets met." : `${missed.length} of ${all.length} targets missed; see the notes below.`}
+
+## Per shape
+
+${results.map(shapeTable).join("\n\n")}
+`;
+}

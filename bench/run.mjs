@@ -1,0 +1,90 @@
+// `npm run bench`: this library against memory bandwidth baselines and its
+// peers, shape by shape, in one process. Every implementation is checked
+// against a float64 reference before it is timed; cells are interleaved
+// round by round and reported as medians with their spread, as ratios.
+// Flags: --smoke (one round, two small shapes), --only LABEL[,LABEL], --json FILE,
+// --no-results-md.
+import asc from "assemblyscript/asc";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as lib from "../dist/index.js";
+import { baselineCells } from "./cells/baselines.mjs";
+import { apiCells, rawCells, rawInstance } from "./cells/ours.mjs";
+import { loadPeers, ortCells, tfjsCells } from "./cells/peers.mjs";
+import { calibrate, median, spread, timeRounds, warm } from "./harness.mjs";
+import { maxError } from "./reference.mjs";
+import { machineFacts, resultsMarkdown, shapeTable, targetTable } from "./report.mjs";
+import { benchData, benchShapes } from "./shapes.mjs";
+import { evaluateTargets, inGraphPerNode } from "./targets.mjs";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const smoke = args.includes("--smoke");
+const jsonPath = args.includes("--json") ? resolve(args[args.indexOf("--json") + 1]) : join(root, "bench/out/results.json");
+const settings = smoke
+  ? { rounds: 1, roundMs: 2, warm: { minCalls: 20, maxCalls: 20, maxMs: 0 } }
+  : { rounds: 9, roundMs: 25, warm: { minCalls: 50, maxCalls: 4000, maxMs: 1000 } };
+// A check passes when max |error| / max(1, max |reference|) stays below this (float32 work on O(1) data).
+const CHECK_TOLERANCE = 1e-4;
+
+async function buildBaselines() {
+  const { error, stderr } = await asc.main(["--config", join(root, "bench/baselines/asconfig.json")]);
+  if (error) throw new Error(`baselines failed to compile: ${stderr.toString()}`);
+  return rawInstance(readFileSync(join(root, "bench/out/baselines.wasm")));
+}
+
+const started = performance.now();
+mkdirSync(join(root, "bench/out"), { recursive: true });
+const { build } = await lib.init({ build: "simd" });
+const baselines = await buildBaselines();
+const raw = await rawInstance(readFileSync(join(root, "build/batchnorm.simd.wasm")));
+const scalar = await rawInstance(readFileSync(join(root, "build/batchnorm.scalar.wasm")));
+const peers = await loadPeers();
+const machine = machineFacts(peers.versions);
+console.log(`batchnorm-wasm bench (${smoke ? "smoke" : "full"}): ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${settings.rounds} rounds of ~${settings.roundMs} ms per cell`);
+
+const results = [];
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
+for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(s.label))) {
+  const data = benchData(shape);
+  const groups = [
+    baselineCells(baselines, shape, data),
+    apiCells(lib, shape, data),
+    rawCells(raw, "raw", shape, data),
+    rawCells(scalar, "scalar", shape, data),
+    tfjsCells(peers, shape, data),
+    await ortCells(peers, "web", shape, data),
+    await ortCells(peers, "node", shape, data),
+  ];
+  const peakWasmBytes = lib.wasmMemoryBytes();
+  const cells = groups.flatMap((g) => g.cells.map((cell) => ({ ...cell, layoutNote: g.layoutNote })));
+  for (const cell of cells) {
+    if (cell.async) await cell.run();
+    else cell.run();
+    if (cell.expected) {
+      const error = maxError(cell.output(), cell.expected());
+      cell.check = { error, passed: error <= CHECK_TOLERANCE };
+    }
+    await warm(cell, settings.warm);
+    cell.reps = await calibrate(cell, settings.roundMs);
+  }
+  const samples = await timeRounds(cells, settings.rounds);
+  const rows = cells.map((cell, i) => ({
+    name: cell.name, kind: cell.kind, layoutNote: cell.layoutNote ?? null, check: cell.check ?? null,
+    medianMs: median(samples[i]), spread: spread(samples[i]), rounds: samples[i], reps: cell.reps,
+  }));
+  const medians = Object.fromEntries(rows.map((r) => [r.name, r.medianMs]));
+  const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, bytes: shape.bytes, peakWasmBytes, rows, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians) };
+  results.push(result);
+  console.log(`\n${shapeTable(result)}`);
+  for (const g of groups) await g.dispose();
+}
+
+console.log(`\n${targetTable(results)}`);
+const wallSeconds = (performance.now() - started) / 1000;
+const output = { date: new Date().toISOString(), machine, build, settings, smoke, wallSeconds, results };
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeFileSync(jsonPath, `${JSON.stringify(output, null, 1)}\n`);
+if (!smoke && !only && !args.includes("--no-results-md")) writeFileSync(join(root, "bench/RESULTS.md"), resultsMarkdown(output));
+console.log(`\nwrote ${jsonPath}${smoke ? "" : " and bench/RESULTS.md"} · wall time ${wallSeconds.toFixed(0)} s`);
