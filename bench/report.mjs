@@ -36,7 +36,7 @@ export function shapeTable(result) {
     const isPeer = /tfjs|onnxruntime|JS loop/.test(r.name) && ours;
     return [r.name + (r.layoutNote ? ` (${r.layoutNote})` : ""), fixed(r.medianMs / copy), `±${fixed(r.spread * 50, 0)}%`, isPeer ? `${fixed(r.medianMs / ours.medianMs, 1)}x` : "", checkText(r.check)];
   });
-  rows.push(["onnxruntime-node in-graph cost per node", fixed(result.inGraphPerNodeMs / copy), "", `${fixed(result.inGraphPerNodeMs / byName["api eval"].medianMs, 1)}x`, ""]);
+  if (Number.isFinite(result.inGraphPerNodeMs)) rows.push(["onnxruntime-node in-graph cost per node", fixed(result.inGraphPerNodeMs / copy), "", `${fixed(result.inGraphPerNodeMs / byName["api eval"].medianMs, 1)}x`, ""]);
   const mib = (b) => (b / 2 ** 20).toFixed(2);
   return `${result.shape} (${mib(result.bytes)} MiB per tensor; peak wasm memory ${mib(result.peakWasmBytes)} MiB)\n` +
     table(["implementation", "time / memory.copy", "spread", "peer time / ours", "check vs float64"], rows);

@@ -2,8 +2,8 @@
 // peers, shape by shape, in one process. Every implementation is checked
 // against a float64 reference before it is timed; cells are interleaved
 // round by round and reported as medians with their spread, as ratios.
-// Flags: --smoke (one round, two small shapes), --only LABEL[,LABEL], --json FILE,
-// --no-results-md.
+// Flags: --smoke (one round, two small shapes), --only LABEL[,LABEL], --no-peers,
+// --json FILE, --no-results-md (RESULTS.md is written only by a full run).
 import asc from "assemblyscript/asc";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -45,6 +45,7 @@ const machine = machineFacts(peers.versions);
 console.log(`batchnorm-wasm bench (${smoke ? "smoke" : "full"}): ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${settings.rounds} rounds of ~${settings.roundMs} ms per cell`);
 
 const results = [];
+const withPeers = !args.includes("--no-peers");
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
 for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(s.label))) {
   const data = benchData(shape);
@@ -53,9 +54,7 @@ for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(
     apiCells(lib, shape, data),
     rawCells(raw, "raw", shape, data),
     rawCells(scalar, "scalar", shape, data),
-    tfjsCells(peers, shape, data),
-    await ortCells(peers, "web", shape, data),
-    await ortCells(peers, "node", shape, data),
+    ...(withPeers ? [tfjsCells(peers, shape, data), await ortCells(peers, "web", shape, data), await ortCells(peers, "node", shape, data)] : []),
   ];
   const peakWasmBytes = lib.wasmMemoryBytes();
   const cells = groups.flatMap((g) => g.cells.map((cell) => ({ ...cell, layoutNote: g.layoutNote })));
@@ -86,5 +85,5 @@ const wallSeconds = (performance.now() - started) / 1000;
 const output = { date: new Date().toISOString(), machine, build, settings, smoke, wallSeconds, results };
 mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, `${JSON.stringify(output, null, 1)}\n`);
-if (!smoke && !only && !args.includes("--no-results-md")) writeFileSync(join(root, "bench/RESULTS.md"), resultsMarkdown(output));
+if (!smoke && !only && withPeers && !args.includes("--no-results-md")) writeFileSync(join(root, "bench/RESULTS.md"), resultsMarkdown(output));
 console.log(`\nwrote ${jsonPath}${smoke ? "" : " and bench/RESULTS.md"} · wall time ${wallSeconds.toFixed(0)} s`);
