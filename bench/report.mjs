@@ -47,6 +47,29 @@ export function targetTable(results) {
   return table(["shape", "target", "ratio", "needed", "status"], rows);
 }
 
+export function diagnosticTable(results) {
+  const names = Object.keys(results[0].diagnostics);
+  return table(["shape", ...names], results.map((r) => [r.shape, ...names.map((n) => fixed(r.diagnostics[n]))]));
+}
+
+/** Why a target was missed, from what the same run measured. */
+function explainMiss(t, result) {
+  const d = result.diagnostics;
+  const perChannelValues = result.dims.slice(2).reduce((a, b) => a * b, result.dims[0]);
+  if (/^inference/.test(t.target)) {
+    if (result.bytes < 64 * 1024) return `a ${(result.bytes / 1024).toFixed(0)} KiB tensor: the fixed cost of a call (JS to wasm, argument checks, the per-channel loop; API/raw ${fixed(d["api eval / raw eval"])}) is comparable to the whole pass.`;
+    if (result.layout === "channels-last" || perChannelValues === result.dims[0]) return "channels-last layout: every vector needs its channel's three coefficient vectors, loaded from memory (or held across a strided sweep); the f32x4 stream has none. Row groups, 16-channel column tiles and 1-4 row groups were tried (node bench/run.mjs --no-peers --only ...): none reached the stream for C >= 64.";
+    return "see the per-shape table.";
+  }
+  if (/^train forward/.test(t.target)) {
+    return `the statistics pass computes a sum and a sum of squares of shifted values (4 vector ops per vector against the sum's 1; wasm SIMD has no deterministic fused multiply-add): the f32x4 sum and sum of squares alone costs ${fixed(d["f32x4 sum and sum of squares / f32x4 sum"])}x the sum, and train forward is ${fixed(d["train forward / (sum and sum of squares + stream)"])}x (that + stream)${perChannelValues <= 64 ? `; with ${perChannelValues} values per channel, per-channel float64 work (statistics, exactness check, coefficients) also weighs` : ""}.`;
+  }
+  if (/^backward/.test(t.target)) return `the gradient pass subtracts each channel's shift before the product (exactness on offset data), one more vector op than the baseline's reduction${perChannelValues <= 64 ? `; with ${perChannelValues} values per channel the per-channel coefficient work weighs` : ""}.`;
+  if (/tfjs|onnxruntime/.test(t.target)) return `our matching cell is slow on this shape (see the rows above); the peer's fixed cost per call is small against ${(result.bytes / 2 ** 20).toFixed(2)} MiB.`;
+  if (/raw kernel/.test(t.target)) return "argument validation and version checks in the façade, against a kernel call of well under a microsecond.";
+  return "";
+}
+
 export function resultsMarkdown(output) {
   const { machine, results } = output;
   const all = results.flatMap((r) => r.targets);
@@ -72,7 +95,13 @@ the range of the rounds around the median. TensorFlow.js runs on NHWC tensors
 
 ${targetTable(results)}
 
-${missed.length === 0 ? "All targets met." : `${missed.length} of ${all.length} targets missed; see the notes below.`}
+${missed.length === 0 ? "All targets met." : `${missed.length} of ${all.length} targets missed:`}
+
+${results.flatMap((r) => r.targets.filter((t) => !t.met).map((t) => `- ${t.shape}, ${t.target}: ${fixed(t.ratio)} (needed ${t.threshold}). ${explainMiss(t, r)}`)).join("\n")}
+
+## Diagnostics (not targets)
+
+${diagnosticTable(results)}
 
 ## Per shape
 

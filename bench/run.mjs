@@ -16,7 +16,7 @@ import { calibrate, median, spread, timeRounds, warm } from "./harness.mjs";
 import { maxError } from "./reference.mjs";
 import { machineFacts, resultsMarkdown, shapeTable, targetTable } from "./report.mjs";
 import { benchData, benchShapes } from "./shapes.mjs";
-import { evaluateTargets, inGraphPerNode } from "./targets.mjs";
+import { diagnostics, evaluateTargets, inGraphPerNode } from "./targets.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -74,7 +74,7 @@ for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(
     medianMs: median(samples[i]), spread: spread(samples[i]), rounds: samples[i], reps: cell.reps,
   }));
   const medians = Object.fromEntries(rows.map((r) => [r.name, r.medianMs]));
-  const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, bytes: shape.bytes, peakWasmBytes, rows, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians) };
+  const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, bytes: shape.bytes, peakWasmBytes, rows, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians), diagnostics: diagnostics(medians) };
   results.push(result);
   console.log(`\n${shapeTable(result)}`);
   for (const g of groups) await g.dispose();

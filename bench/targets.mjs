@@ -31,6 +31,18 @@ export function evaluateTargets(shape, medians) {
   return out;
 }
 
+/** Not targets: how far each pass is from its own least work, to explain the ratios above. */
+export function diagnostics(medians) {
+  const m = (name) => medians[name];
+  return {
+    "train forward / (sum and sum of squares + stream)": m("api train forward") / (m("f32x4 sum and sum of squares") + m("f32x4 stream")),
+    "f32x4 sum and sum of squares / f32x4 sum": m("f32x4 sum and sum of squares") / m("f32x4 sum"),
+    "api eval / raw eval": m("api eval") / m("raw eval"),
+    "api train forward / raw train forward": m("api train forward") / m("raw train forward"),
+    "scalar build eval / SIMD eval": m("scalar eval") / m("raw eval"),
+  };
+}
+
 /** onnxruntime-node's cost of one BatchNormalization node inside a graph: (32-node chain - 1 node) / 31. */
 export function inGraphPerNode(medians) {
   return (medians["onnxruntime-node 32-node chain"] - medians["onnxruntime-node eval"]) / 31;

@@ -62,3 +62,21 @@ export function sum2(x: usize, dy: usize, n: i32): f32 {
   const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(b0, b1));
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
 }
+
+/**
+ * Sum and sum of squares of n floats: one read, the least work for a
+ * variance without fused multiply-add (which deterministic wasm SIMD lacks).
+ */
+export function sumSquares(x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0;
+  for (let i = 0; i < n; i += 8) {
+    const p = x + (<usize>i << 2);
+    const v0 = v128.load(p), v1 = v128.load(p, 16);
+    a0 = f32x4.add(a0, v0);
+    a1 = f32x4.add(a1, v1);
+    b0 = f32x4.add(b0, f32x4.mul(v0, v0));
+    b1 = f32x4.add(b1, f32x4.mul(v1, v1));
+  }
+  const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(b0, b1));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+}

@@ -12,6 +12,7 @@ export function baselineCells(k, shape, data) {
     { name: "memory.copy", kind: "copy", run: () => k.copy(x, y, n * 4) },
     { name: "f32x4 stream", kind: "stream", run: () => k.stream(x, y, padded, 1.5, 0.25) },
     { name: "f32x4 sum", kind: "sum", run: () => k.sum(x, padded) },
+    { name: "f32x4 sum and sum of squares", kind: "sumsq", run: () => k.sumSquares(x, padded) },
     { name: "f32x4 stream (2 in)", kind: "stream2", run: () => k.stream2(x, dy, dx, padded, 1.5, 0.25) },
     { name: "f32x4 sum (2 in)", kind: "sum2", run: () => k.sum2(x, dy, padded) },
     jsLoopCell(shape, data),
