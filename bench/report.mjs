@@ -55,17 +55,28 @@ export function diagnosticTable(results) {
 /** Why a target was missed, from what the same run measured. */
 function explainMiss(t, result) {
   const d = result.diagnostics;
-  const perChannelValues = result.dims.slice(2).reduce((a, b) => a * b, result.dims[0]);
+  const median = Object.fromEntries(result.rows.map((r) => [r.name, r.medianMs]));
+  const vsCopy = (name) => median[name] / median["memory.copy"];
+  const [N, C, ...spatial] = result.dims; // (N, C, spatial...) in either layout
+  const S = spatial.reduce((a, b) => a * b, 1);
+  const rowsOfChannels = result.layout === "channels-last" || S === 1; // the kernels' channels-last path
+  const perChannelValues = N * S;
+  const perChannelWork = perChannelValues <= 64 ? `; with ${perChannelValues} values per channel and ${C} channels, the per-channel float64 work (statistics, exactness check, coefficients) weighs against the pass` : "";
   if (/^inference/.test(t.target)) {
     if (result.bytes < 64 * 1024) return `a ${(result.bytes / 1024).toFixed(0)} KiB tensor: the fixed cost of a call (JS to wasm, argument checks, the per-channel loop; API/raw ${fixed(d["api eval / raw eval"])}) is comparable to the whole pass.`;
-    if (result.layout === "channels-last" || perChannelValues === result.dims[0]) return "channels-last layout: every vector needs its channel's three coefficient vectors, loaded from memory (or held across a strided sweep); the f32x4 stream has none. Row groups, 16-channel column tiles and 1-4 row groups were tried (node bench/run.mjs --no-peers --only ...): none reached the stream for C >= 64.";
-    return "see the per-shape table.";
+    const form = `eval computes (x - k) * s + t, one more vector op than the stream's x * a + b, because subtracting first keeps offset data exact; the f32x4 shifted stream doing exactly that is ${fixed(d["f32x4 shifted stream / f32x4 stream"])}x the stream, and eval is ${fixed(d["api eval / f32x4 shifted stream"])}x the shifted stream`;
+    if (rowsOfChannels) return `${form}. The rest is the channels-last loop (${C} channels per row${S === 1 ? ": (N, C) data is channels-last in memory" : ""}): each data vector also loads its channel's three coefficient vectors, against none in the stream. Row groups, 16-channel column tiles and 1 to 4 row groups were tried; none reached the stream for C >= 64. Closing it would take the two-op form x * a + b (giving up exactness on offset data) or fewer coefficient loads per vector.`;
+    return `${form}. The rest is per-run cost: each (sample, channel) run of ${S} values sets up its coefficients and ends in a scalar tail of ${S % 8}.`;
   }
   if (/^train forward/.test(t.target)) {
-    return `the statistics pass computes a sum and a sum of squares of shifted values (4 vector ops per vector against the sum's 1; wasm SIMD has no deterministic fused multiply-add): the f32x4 sum and sum of squares alone costs ${fixed(d["f32x4 sum and sum of squares / f32x4 sum"])}x the sum, and train forward is ${fixed(d["train forward / (sum and sum of squares + stream)"])}x (that + stream)${perChannelValues <= 64 ? `; with ${perChannelValues} values per channel, per-channel float64 work (statistics, exactness check, coefficients) also weighs` : ""}.`;
+    return `the statistics pass computes a sum and a sum of squares of shifted values (4 vector ops per vector against the sum's 1; wasm SIMD has no deterministic fused multiply-add): the f32x4 sum and sum of squares alone costs ${fixed(d["f32x4 sum and sum of squares / f32x4 sum"])}x the sum, and train forward is ${fixed(d["train forward / (sum and sum of squares + stream)"])}x (that + stream)${perChannelWork}. The target is below what these two passes cost here; only a one-read fused pass (statistics of a block, then its output from cache) could approach it.`;
   }
-  if (/^backward/.test(t.target)) return `the gradient pass subtracts each channel's shift before the product (exactness on offset data), one more vector op than the baseline's reduction${perChannelValues <= 64 ? `; with ${perChannelValues} values per channel the per-channel coefficient work weighs` : ""}.`;
-  if (/tfjs|onnxruntime/.test(t.target)) return `our matching cell is slow on this shape (see the rows above); the peer's fixed cost per call is small against ${(result.bytes / 2 ** 20).toFixed(2)} MiB.`;
+  if (/^backward/.test(t.target)) return `the gradient pass subtracts each channel's shift before the product (exactness on offset data), one more vector op per vector than the baseline's reduction, and the dx pass uses the same exact form${rowsOfChannels ? `; channels-last rows of ${C} channels load four coefficient vectors per data vector` : ""}${perChannelWork}.`;
+  if (/tfjs|onnxruntime/.test(t.target)) {
+    const ours = /train forward/.test(t.target) ? "api train forward" : "api eval";
+    const needed = vsCopy(ours) * t.ratio / t.threshold;
+    return `ours takes ${fixed(vsCopy(ours))}x memory.copy here (${ours}); meeting ${t.threshold}x against this peer would need ${fixed(needed)}x memory.copy${needed < 1 ? ", faster than copying the bytes" : ", which is what the inference and train forward rows above miss"}${/in-graph/.test(t.target) ? ". onnxruntime-node's native kernel inside a graph pays no JS-to-native call and no per-run setup" : ""}.`;
+  }
   if (/raw kernel/.test(t.target)) return "argument validation and version checks in the façade, against a kernel call of well under a microsecond.";
   return "";
 }

@@ -37,6 +37,8 @@ export function diagnostics(medians) {
   return {
     "train forward / (sum and sum of squares + stream)": m("api train forward") / (m("f32x4 sum and sum of squares") + m("f32x4 stream")),
     "f32x4 sum and sum of squares / f32x4 sum": m("f32x4 sum and sum of squares") / m("f32x4 sum"),
+    "api eval / f32x4 shifted stream": m("api eval") / m("f32x4 shifted stream"),
+    "f32x4 shifted stream / f32x4 stream": m("f32x4 shifted stream") / m("f32x4 stream"),
     "api eval / raw eval": m("api eval") / m("raw eval"),
     "api train forward / raw train forward": m("api train forward") / m("raw train forward"),
     "scalar build eval / SIMD eval": m("scalar eval") / m("raw eval"),

@@ -24,6 +24,21 @@ export function stream(x: usize, y: usize, n: i32, a: f32, b: f32): void {
   }
 }
 
+/**
+ * y = (x - k) * s + t over n floats (n a multiple of 16): the stream with the
+ * library's exact affine form (the subtraction first keeps offset data exact).
+ */
+export function shiftedStream(x: usize, y: usize, n: i32, k: f32, s: f32, t: f32): void {
+  const kv = f32x4.splat(k), sv = f32x4.splat(s), tv = f32x4.splat(t);
+  for (let i = 0; i < n; i += 16) {
+    const p = <usize>i << 2;
+    v128.store(y + p, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + p), kv), sv), tv));
+    v128.store(y + p, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + p, 16), kv), sv), tv), 16);
+    v128.store(y + p, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + p, 32), kv), sv), tv), 32);
+    v128.store(y + p, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + p, 48), kv), sv), tv), 48);
+  }
+}
+
 /** dx = dy * a + x * b over n floats: two reads, one write. */
 export function stream2(x: usize, dy: usize, dx: usize, n: i32, a: f32, b: f32): void {
   const av = f32x4.splat(a), bv = f32x4.splat(b);

@@ -1,5 +1,5 @@
 // Baseline cells: the least work over the same bytes (wasm memory.copy, f32x4
-// stream, f32x4 sum, their two-tensor forms) and a plain JS inference loop.
+// stream and its shifted (x - k) * s + t form, f32x4 sum, their two-tensor forms) and a plain JS inference loop.
 import { referenceEval } from "../reference.mjs";
 
 /** `k`: exports of bench/out/baselines.wasm (its own memory). */
@@ -11,6 +11,7 @@ export function baselineCells(k, shape, data) {
   const cells = [
     { name: "memory.copy", kind: "copy", run: () => k.copy(x, y, n * 4) },
     { name: "f32x4 stream", kind: "stream", run: () => k.stream(x, y, padded, 1.5, 0.25) },
+    { name: "f32x4 shifted stream", kind: "stream", run: () => k.shiftedStream(x, y, padded, 0.5, 1.5, 0.25) },
     { name: "f32x4 sum", kind: "sum", run: () => k.sum(x, padded) },
     { name: "f32x4 sum and sum of squares", kind: "sumsq", run: () => k.sumSquares(x, padded) },
     { name: "f32x4 stream (2 in)", kind: "stream2", run: () => k.stream2(x, dy, dx, padded, 1.5, 0.25) },
