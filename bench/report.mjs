@@ -18,6 +18,7 @@ export function machineFacts(peerVersions) {
 }
 
 const OURS = { eval: "api eval", train: "api train forward", step: "api train step", backward: "raw backward" };
+const mib = (bytes) => (bytes / 2 ** 20).toFixed(2);
 const fixed = (v, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : "-");
 const checkText = (check) => (check === null ? "" : `${check.passed ? "ok" : "FAILED"} ${check.error.toExponential(1)}`);
 
@@ -37,8 +38,7 @@ export function shapeTable(result) {
     return [r.name + (r.layoutNote ? ` (${r.layoutNote})` : ""), fixed(r.medianMs / copy), `±${fixed(r.spread * 50, 0)}%`, isPeer ? `${fixed(r.medianMs / ours.medianMs, 1)}x` : "", checkText(r.check)];
   });
   if (Number.isFinite(result.inGraphPerNodeMs)) rows.push(["onnxruntime-node in-graph cost per node", fixed(result.inGraphPerNodeMs / copy), "", `${fixed(result.inGraphPerNodeMs / byName["api eval"].medianMs, 1)}x`, ""]);
-  const mib = (b) => (b / 2 ** 20).toFixed(2);
-  return `${result.shape} (${mib(result.bytes)} MiB per tensor; peak wasm memory ${mib(result.peakWasmBytes)} MiB)\n` +
+  return `${result.shape} (${mib(result.bytes)} MiB per tensor; peak wasm memory of the API cells ${mib(result.peakWasmBytes)} MiB)\n` +
     table(["implementation", "time / memory.copy", "spread", "peer time / ours", "check vs float64"], rows);
 }
 
@@ -49,7 +49,7 @@ export function targetTable(results) {
 
 export function diagnosticTable(results) {
   const names = Object.keys(results[0].diagnostics);
-  return table(["shape", ...names], results.map((r) => [r.shape, ...names.map((n) => fixed(r.diagnostics[n]))]));
+  return table(["shape", "tensor MiB", "peak wasm memory MiB", ...names], results.map((r) => [r.shape, mib(r.bytes), mib(r.peakWasmBytes), ...names.map((n) => fixed(r.diagnostics[n]))]));
 }
 
 /** Why a target was missed, from what the same run measured. */

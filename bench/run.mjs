@@ -7,8 +7,7 @@
 import asc from "assemblyscript/asc";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import * as lib from "../dist/index.js";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { baselineCells } from "./cells/baselines.mjs";
 import { apiCells, rawCells, rawInstance } from "./cells/ours.mjs";
 import { loadPeers, ortCells, tfjsCells } from "./cells/peers.mjs";
@@ -34,9 +33,19 @@ async function buildBaselines() {
   return rawInstance(readFileSync(join(root, "bench/out/baselines.wasm")));
 }
 
+/**
+ * A fresh copy of the built package (its own module instance, so its own wasm
+ * memory): memory never shrinks, so a per-shape peak needs a new instance per shape.
+ */
+async function freshLibrary(tag) {
+  const fresh = await import(`${pathToFileURL(join(root, "dist/index.js")).href}?instance=${tag}`);
+  await fresh.init({ build: "simd" });
+  return fresh;
+}
+
 const started = performance.now();
 mkdirSync(join(root, "bench/out"), { recursive: true });
-const { build } = await lib.init({ build: "simd" });
+const build = (await freshLibrary("probe")).activeBuild();
 const baselines = await buildBaselines();
 const raw = await rawInstance(readFileSync(join(root, "build/batchnorm.simd.wasm")));
 const scalar = await rawInstance(readFileSync(join(root, "build/batchnorm.scalar.wasm")));
@@ -49,6 +58,7 @@ const withPeers = !args.includes("--no-peers");
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
 for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(s.label))) {
   const data = benchData(shape);
+  const lib = await freshLibrary(shape.label);
   const groups = [
     baselineCells(baselines, shape, data),
     apiCells(lib, shape, data),
@@ -56,7 +66,7 @@ for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(
     rawCells(scalar, "scalar", shape, data),
     ...(withPeers ? [tfjsCells(peers, shape, data), await ortCells(peers, "web", shape, data), await ortCells(peers, "node", shape, data)] : []),
   ];
-  const peakWasmBytes = lib.wasmMemoryBytes();
+  const peakWasmBytes = lib.wasmMemoryBytes(); // the API cells' tensors and layers, in this shape's own instance
   // One value per channel (1x1024) cannot be normalized with batch statistics (PyTorch's rule): inference only.
   const inferenceOnly = shape.geometry.N * shape.geometry.S === 1;
   const trainingKinds = new Set(["train", "step", "backward"]);
