@@ -47,6 +47,33 @@ export function targetTable(results) {
   return table(["shape", "target", "ratio", "needed", "status"], rows);
 }
 
+// Columns of the one-line-per-shape summary: header, target name in targets.mjs.
+const SUMMARY_COLUMNS = [
+  ["eval vs stream", "inference vs f32x4 stream (throughput)"],
+  ["eval vs copy", "inference vs memory.copy (throughput)"],
+  ["train fwd / (sum + stream)", "train forward / (sum + stream)"],
+  ["backward / least passes", "backward / (2-in sum + 2-in stream)"],
+  ["tfjs eval", "tfjs-wasm eval / ours"],
+  ["tfjs train fwd", "tfjs-wasm train forward / ours"],
+  ["tfjs step", "tfjs-wasm train step / ours"],
+  ["ort-web eval", "onnxruntime-web eval / ours"],
+  ["ort-web train fwd", "onnxruntime-web train forward / ours"],
+  ["ort-node eval", "onnxruntime-node eval / ours"],
+  ["ort-node train fwd", "onnxruntime-node train forward / ours"],
+  ["ort-node in-graph", "onnxruntime-node in-graph per node / ours"],
+];
+
+/** Every target ratio of a shape on one line; * marks a miss. */
+export function summaryTable(results) {
+  return table(["shape", ...SUMMARY_COLUMNS.map(([header]) => header)], results.map((r) => {
+    const byTarget = Object.fromEntries(r.targets.map((t) => [t.target, t]));
+    return [r.shape, ...SUMMARY_COLUMNS.map(([, target]) => {
+      const t = byTarget[target];
+      return t ? `${fixed(t.ratio, t.ratio >= 10 ? 1 : 2)}${t.met ? "" : "*"}` : "";
+    })];
+  }));
+}
+
 export function diagnosticTable(results) {
   const names = Object.keys(results[0].diagnostics);
   return table(["shape", "tensor MiB", "peak wasm memory MiB", ...names], results.map((r) => [r.shape, mib(r.bytes), mib(r.peakWasmBytes), ...names.map((n) => fixed(r.diagnostics[n]))]));
@@ -109,6 +136,14 @@ ours" divides a peer's median by this library's matching public-API cell
 (eval, train forward, or train step = forward + backward). "spread" is half
 the range of the rounds around the median. TensorFlow.js runs on NHWC tensors
 (its layout); ONNX Runtime on NCHW (its layout), also for the channels-last rows.
+
+## Summary
+
+Ratios from the targets below, one line per shape (* = target missed). Throughput
+ratios and peer factors: higher is better; "train fwd / (sum + stream)" and
+"backward / least passes" are time ratios: lower is better.
+
+${summaryTable(results)}
 
 ## Targets
 
