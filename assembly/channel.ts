@@ -19,10 +19,11 @@ const CANCELLATION_LIMIT: f64 = 64.0 / 65.0;
 /** Shift of each channel: its first element (exact to subtract from values near it). */
 export function choosePilotShift(x: usize, C: i32, S: i32, channelsLast: bool, ws: usize): void {
   const shift = f32Slot(ws, C, SHIFT);
-  for (let c = 0; c < C; c++) {
-    const index = channelsLast ? <usize>c : <usize>c * S;
-    f32Put(shift, c, load<f32>(x + (index << 2)));
+  if (channelsLast) {
+    memory.copy(shift, x, <usize>C << 2); // the first row holds one sample of every channel
+    return;
   }
+  for (let c = 0; c < C; c++) f32Put(shift, c, load<f32>(x + ((<usize>c * S) << 2)));
 }
 
 /** Exact float64 two-pass mean and biased variance of one channel. */
@@ -59,21 +60,47 @@ export function finishStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast:
   const inverseCount = 1.0 / (<f64>N * S);
   const shift = f32Slot(ws, C, SHIFT), sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
   const mean = f64Slot(ws, C, MEAN), meanOffset = f64Slot(ws, C, MEAN_OFFSET), variance = f64Slot(ws, C, VARIANCE);
-  for (let c = 0; c < C; c++) {
-    const a = f64At(sumA, c), b = f64At(sumB, c);
-    const offset = a * inverseCount;
-    const explained = a * offset;
-    // Non-finite sums of finite data (overflow) or heavy cancellation: redo exactly.
-    // NaN data compares false everywhere and simply propagates.
-    const overflowed = (b == Infinity || a == Infinity || a == -Infinity);
-    if (overflowed || explained > b * CANCELLATION_LIMIT) {
-      exactChannelStatistics(x, N, C, S, channelsLast, c, ws);
-      continue;
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Two channels at a time, the same correctly rounded operations per lane as
+    // finishChannel (the scalar loop took about 5 ns per channel).
+    const inv = f64x2.splat(inverseCount), limit = f64x2.splat(CANCELLATION_LIMIT);
+    const infinity = f64x2.splat(Infinity), zero = f64x2.splat(0.0);
+    for (; c + 2 <= C; c += 2) {
+      const c8 = <usize>c << 3;
+      const a = v128.load(sumA + c8), b = v128.load(sumB + c8);
+      const offset = f64x2.mul(a, inv);
+      const explained = f64x2.mul(a, offset);
+      const redo = v128.or(v128.or(f64x2.eq(b, infinity), f64x2.eq(f64x2.abs(a), infinity)), f64x2.gt(explained, f64x2.mul(b, limit)));
+      if (v128.any_true(redo)) {
+        finishChannel(x, N, C, S, channelsLast, c, inverseCount, ws);
+        finishChannel(x, N, C, S, channelsLast, c + 1, inverseCount, ws);
+        continue;
+      }
+      v128.store(meanOffset + c8, offset);
+      v128.store(mean + c8, f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(shift + (<usize>c << 2))), offset));
+      v128.store(variance + c8, f64x2.mul(f64x2.max(f64x2.sub(b, explained), zero), inv));
     }
-    f64Put(meanOffset, c, offset);
-    f64Put(mean, c, <f64>f32At(shift, c) + offset);
-    f64Put(variance, c, max<f64>(b - explained, 0.0) * inverseCount);
   }
+  for (; c < C; c++) finishChannel(x, N, C, S, channelsLast, c, inverseCount, ws);
+}
+
+/** One channel of finishStatistics. */
+@inline
+function finishChannel(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, c: i32, inverseCount: f64, ws: usize): void {
+  const a = f64At(f64Slot(ws, C, SUM_A), c), b = f64At(f64Slot(ws, C, SUM_B), c);
+  const offset = a * inverseCount;
+  const explained = a * offset;
+  // Non-finite sums of finite data (overflow) or heavy cancellation: redo exactly.
+  // NaN data compares false everywhere and simply propagates.
+  const overflowed = (b == Infinity || a == Infinity || a == -Infinity);
+  if (overflowed || explained > b * CANCELLATION_LIMIT) {
+    exactChannelStatistics(x, N, C, S, channelsLast, c, ws);
+    return;
+  }
+  f64Put(f64Slot(ws, C, MEAN_OFFSET), c, offset);
+  f64Put(f64Slot(ws, C, MEAN), c, <f64>f32At(f32Slot(ws, C, SHIFT), c) + offset);
+  f64Put(f64Slot(ws, C, VARIANCE), c, max<f64>(b - explained, 0.0) * inverseCount);
 }
 
 /** Training coefficients: y = (x - shift) * scale + offset with batch statistics. */
@@ -131,7 +158,19 @@ export function inferenceCoefficients(C: i32, runningMean: usize, runningVar: us
 export function updateRunningStatistics(C: i32, count: f64, factor: f64, unbiased: bool, runningMean: usize, runningVar: usize, ws: usize): void {
   const mean = f64Slot(ws, C, MEAN), variance = f64Slot(ws, C, VARIANCE);
   const correction = unbiased ? count / (count - 1) : 1.0;
-  for (let c = 0; c < C; c++) {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Two channels at a time: the same correctly rounded operations as below.
+    const f = f64x2.splat(factor), keep = f64x2.splat(1.0 - factor), k = f64x2.splat(correction);
+    for (; c + 2 <= C; c += 2) {
+      const c8 = <usize>c << 3, c4 = <usize>c << 2;
+      const oldMean = f64x2.promote_low_f32x4(v128.load64_zero(runningMean + c4));
+      const oldVar = f64x2.promote_low_f32x4(v128.load64_zero(runningVar + c4));
+      v128.store64_lane(runningMean + c4, f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(f, v128.load(mean + c8)), f64x2.mul(keep, oldMean))), 0);
+      v128.store64_lane(runningVar + c4, f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(f, f64x2.mul(v128.load(variance + c8), k)), f64x2.mul(keep, oldVar))), 0);
+    }
+  }
+  for (; c < C; c++) {
     f32Put(runningMean, c, <f32>(factor * f64At(mean, c) + (1.0 - factor) * <f64>f32At(runningMean, c)));
     f32Put(runningVar, c, <f32>(factor * (f64At(variance, c) * correction) + (1.0 - factor) * <f64>f32At(runningVar, c)));
   }
@@ -148,7 +187,25 @@ export function trainingGradientCoefficients(C: i32, count: f64, weight: usize, 
   const meanOffset = f64Slot(ws, C, MEAN_OFFSET), invStd = f64Slot(ws, C, INV_STD);
   const gradWeight = f64Slot(ws, C, GRAD_WEIGHT), gradBias = f64Slot(ws, C, GRAD_BIAS);
   const coefDy = f32Slot(ws, C, DX_DY), coefX = f32Slot(ws, C, DX_X), coefConst = f32Slot(ws, C, DX_CONST);
-  for (let c = 0; c < C; c++) {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Two channels at a time: the same correctly rounded operations as below.
+    const invCount = f64x2.splat(inverseCount), one = f64x2.splat(1.0);
+    for (; c + 2 <= C; c += 2) {
+      const c8 = <usize>c << 3, c4 = <usize>c << 2;
+      const inv = v128.load(invStd + c8), offset = v128.load(meanOffset + c8), dbeta = v128.load(sumA + c8);
+      const dgamma = f64x2.mul(inv, f64x2.sub(v128.load(sumB + c8), f64x2.mul(offset, dbeta)));
+      const g = weight ? f64x2.promote_low_f32x4(v128.load64_zero(weight + c4)) : one;
+      const a = f64x2.mul(g, inv), minusA = f64x2.neg(a);
+      const b = f64x2.mul(f64x2.mul(f64x2.mul(minusA, inv), dgamma), invCount);
+      v128.store(gradBias + c8, dbeta);
+      v128.store(gradWeight + c8, dgamma);
+      v128.store64_lane(coefDy + c4, f32x4.demote_f64x2_zero(a), 0);
+      v128.store64_lane(coefX + c4, f32x4.demote_f64x2_zero(b), 0);
+      v128.store64_lane(coefConst + c4, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.mul(f64x2.mul(minusA, dbeta), invCount), f64x2.mul(b, offset))), 0);
+    }
+  }
+  for (; c < C; c++) {
     const inv = f64At(invStd, c), offset = f64At(meanOffset, c);
     const dbeta = f64At(sumA, c);
     const dgamma = inv * (f64At(sumB, c) - offset * dbeta);
