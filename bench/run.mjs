@@ -88,7 +88,7 @@ for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(
     medianMs: median(samples[i]), spread: spread(samples[i]), rounds: samples[i], reps: cell.reps,
   }));
   const medians = Object.fromEntries(rows.map((r) => [r.name, r.medianMs]));
-  const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, bytes: shape.bytes, peakWasmBytes, rows, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians), diagnostics: diagnostics(medians) };
+  const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, geometry: shape.geometry, bytes: shape.bytes, peakWasmBytes, rows, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians), diagnostics: diagnostics(medians) };
   results.push(result);
   console.log(`\n${shapeTable(result)}`);
   for (const g of groups) await g.dispose();
