@@ -1,0 +1,250 @@
+// The accuracy bar, per output: on every case of test/fixtures/accuracy-cases.json
+// (ordinary and hard data, both layouts; written by generate-accuracy.py),
+//   our max abs error <= max(torch float32's max abs error, max |float32(exact) - exact|)
+// against the exact (float64) result, for y, the batch mean and biased variance,
+// the running mean and variance after one training step (momentum 0.1), dx,
+// dweight and dbias. Ours is the worse of the BatchNorm layer and the functional
+// batchNormTrain / batchNormBackward where both give an output; the batch
+// statistics come from the functional forward's saved statistics. NaN anywhere,
+// or Inf where float32(exact) is finite, fails whatever torch did.
+import { beforeAll, describe, expect, it } from "vitest";
+import { BatchNorm, Tensor, batchNormBackward, batchNormTrain, init, type Layout } from "../../src/index.ts";
+import fixtures from "../fixtures/accuracy-cases.json";
+import { decodeFloat32, decodeFloat64 } from "../fixtures/decode.ts";
+import { testBuild } from "../support/build.ts";
+
+beforeAll(async () => {
+  await init({ build: testBuild() });
+});
+
+const OUTPUTS = ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"] as const;
+type Output = (typeof OUTPUTS)[number];
+type Family = "ordinary" | "hard";
+
+interface Case {
+  name: string;
+  family: Family;
+  layout: Layout;
+  /** In the memory order of the layout. */
+  shape: number[];
+  torchPath: string;
+  eps: number;
+  momentum: number;
+  weight: string;
+  bias: string;
+  x: string;
+  dy: string;
+  /** Base64 float64, same order as x (y, dx) or per channel. */
+  exact: Record<Output, string>;
+  /** null: torch's output was NaN or Inf where the exact result is finite. */
+  torchError: Record<Output, number | null>;
+  /** null: float32(exact) overflows. */
+  roundingError: Record<Output, number | null>;
+}
+
+/**
+ * KNOWN_FAILING: the (case, output) pairs today's kernels miss the bar on
+ * (the same pairs in the SIMD and scalar builds; see the issue's Numerics
+ * section), one case per line with its failing outputs. Only these exact pairs
+ * are not asserted; they are still measured and printed. Empty it when the
+ * kernels land.
+ */
+const KNOWN_FAILING: ReadonlyArray<readonly [string, readonly Output[]]> = [
+  ["ordinary 48x5 channels-first", ["variance", "dx"]],
+  ["ordinary 64x3 channels-first", ["variance", "runningVar", "dweight"]],
+  ["ordinary 3x4x13 channels-first", ["mean", "dweight", "dbias"]],
+  ["ordinary 2x3x700 channels-first", ["y", "variance", "dweight"]],
+  ["ordinary 2x3x5x6 channels-first", ["y", "variance", "dbias"]],
+  ["ordinary 3x2x7x9 channels-first", ["y", "variance", "dweight", "dbias"]],
+  ["ordinary 4x3x32x32 channels-first", ["y", "mean"]],
+  ["ordinary 2x3x3x4x5 channels-first", ["y"]],
+  ["ordinary 2x2x4x8x8 channels-first", ["y", "dx"]],
+  ["ordinary 5x2x1x13 channels-first", ["y", "variance", "runningMean", "dweight"]],
+  ["ordinary, eps 1e-3 8x4x6x6 channels-first", ["y", "dweight"]],
+  ["offset 1e4, unit spread 4x3x16x16 channels-first", ["variance"]],
+  ["offset 1e6, unit spread 5x3x9 channels-first", ["dbias"]],
+  ["first sample an outlier (1e3 sigma) 5x3x9 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
+  ["first sample an outlier (1e3 sigma) 48x4 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
+  ["first sample an outlier (1e3 sigma) 2x3x5x6 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
+  ["first sample an outlier (1e3 sigma) 2x2x2x4x4 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
+  ["first sample an outlier (1e3 sigma) 31x2x1x1 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
+  ["first sample an outlier on offset 1e4 4x3x13 channels-first", ["y", "variance", "runningVar", "dbias"]],
+  ["tiny spread (std 1e-3) on offset 1e4 4x3x16x16 channels-first", ["dbias"]],
+  ["tiny spread (std 1e-20) at zero, eps 0 4x3x8x8 channels-first", ["dx", "dbias"]],
+  ["tiny spread (std 1e-20) at zero, eps 1e-40 (denormal) 4x3x8x8 channels-first", ["dx", "dbias"]],
+  ["near float32 max (offset 3e38, std 1e37) 4x3x8x8 channels-first", ["dx", "dweight"]],
+  ["near float32 max (mean 0, std 1e38) 4x3x8x8 channels-first", ["y", "dx", "dweight"]],
+  ["near float32 max, small batch 6x2x7 channels-first", ["dx", "dweight"]],
+  ["constant channels, eps 0 4x3x8x8 channels-first", ["y", "mean", "dx", "dweight"]],
+  ["constant channels, eps 1.4e-45 (least denormal) 4x3x5x7 channels-first", ["mean", "runningMean"]],
+  ["constant channels, eps 1e-5 6x3x11 channels-first", ["dbias"]],
+  ["mixed per-channel scales 4x4x16x16 channels-first", ["variance", "runningVar"]],
+  ["mixed per-channel scales, small batch 3x4x17 channels-first", ["variance", "runningVar", "dx", "dweight", "dbias"]],
+  ["ordinary 48x5 channels-last", ["variance", "dx"]],
+  ["ordinary 64x3 channels-last", ["variance", "runningVar", "dweight"]],
+  ["ordinary 3x4x13 channels-last", ["variance"]],
+  ["ordinary 2x3x700 channels-last", ["dweight"]],
+  ["ordinary 2x3x5x6 channels-last", ["variance", "runningVar", "dx", "dweight", "dbias"]],
+  ["ordinary 2x3x3x4x5 channels-last", ["variance", "dweight", "dbias"]],
+  ["ordinary 2x2x4x8x8 channels-last", ["y", "dx"]],
+  ["ordinary 5x2x1x13 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dweight"]],
+  ["offset 1e4, unit spread 5x3x9 channels-last", ["runningVar"]],
+  ["offset 1e6, unit spread 5x3x9 channels-last", ["dbias"]],
+  ["first sample an outlier (1e3 sigma) 5x3x9 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
+  ["first sample an outlier (1e3 sigma) 48x4 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
+  ["first sample an outlier (1e3 sigma) 2x3x5x6 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
+  ["first sample an outlier (1e3 sigma) 2x2x2x4x4 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
+  ["first sample an outlier (1e3 sigma) 31x2x1x1 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
+  ["first sample an outlier on offset 1e4 4x3x13 channels-last", ["y", "variance", "runningVar"]],
+  ["tiny spread (std 1e-20) at zero, eps 0 4x3x8x8 channels-last", ["dx"]],
+  ["tiny spread (std 1e-20) at zero, eps 1e-40 (denormal) 4x3x8x8 channels-last", ["dx"]],
+  ["near float32 max (mean 0, std 1e38) 4x3x8x8 channels-last", ["y", "dx", "dweight"]],
+  ["near float32 max, small batch 6x2x7 channels-last", ["dx", "dweight", "dbias"]],
+  ["constant channels, eps 0 4x3x8x8 channels-last", ["y", "dx", "dweight"]],
+  ["constant channels, eps 1.4e-45 (least denormal) 4x3x5x7 channels-last", ["runningVar"]],
+  ["mixed per-channel scales, small batch 3x4x17 channels-last", ["variance", "runningVar", "dweight"]],
+];
+
+const cases = (fixtures as unknown as { cases: Case[] }).cases;
+const knownFailing = new Set(KNOWN_FAILING.flatMap(([name, outputs]) => outputs.map((output) => `${name} | ${output}`)));
+
+interface Measured {
+  error: number;
+  /** Where the worst element is and what it holds, for messages. */
+  detail: string;
+}
+
+/** Max |ours - exact|; NaN when ours is NaN, or infinite where float32(exact) is finite. */
+function measure(ours: ArrayLike<number>, exact: Float64Array, path: string): Measured {
+  if (ours.length !== exact.length) return { error: Number.NaN, detail: `${path}: ${ours.length} values, expected ${exact.length}` };
+  let error = 0, index = 0;
+  for (let i = 0; i < exact.length; i++) {
+    const o = ours[i], e = exact[i];
+    if (Number.isNaN(o) || (!Number.isFinite(o) && Number.isFinite(Math.fround(e)))) {
+      return { error: Number.NaN, detail: `${path}: ${o} at index ${i} where the exact result is ${e}` };
+    }
+    const d = Math.abs(o - e);
+    if (d > error) {
+      error = d;
+      index = i;
+    }
+  }
+  return { error, detail: `${path}: worst at index ${index}, ours ${ours[index]}, exact ${exact[index]}` };
+}
+
+/** The worse of two measurements (NaN counts as worst). */
+function worse(a: Measured, b: Measured): Measured {
+  if (Number.isNaN(a.error)) return a;
+  if (Number.isNaN(b.error)) return b;
+  return b.error > a.error ? b : a;
+}
+
+/** One training step through the layer and through the functional API; our value of every output. */
+function runOurs(fixture: Case): Record<Output, Measured> {
+  const { shape, layout, eps } = fixture;
+  const C = layout === "channels-last" ? shape[shape.length - 1] : shape[1];
+  const x = decodeFloat32(fixture.x), dy = decodeFloat32(fixture.dy);
+  const weightValues = decodeFloat32(fixture.weight), biasValues = decodeFloat32(fixture.bias);
+  const exact = Object.fromEntries(OUTPUTS.map((k) => [k, decodeFloat64(fixture.exact[k])])) as Record<Output, Float64Array>;
+  const xt = Tensor.from(x, shape), dyt = Tensor.from(dy, shape);
+  const weight = Tensor.from(weightValues, [C]), bias = Tensor.from(biasValues, [C]);
+
+  const bn = new BatchNorm(C, { eps, momentum: fixture.momentum, layout });
+  bn.weight!.set(weightValues);
+  bn.bias!.set(biasValues);
+  const layerY = bn.forward(xt);
+  const layerDx = bn.backward(dyt);
+  const layer = {
+    y: layerY.toFloat32Array(), dx: layerDx.toFloat32Array(),
+    runningMean: bn.runningMean!.toFloat32Array(), runningVar: bn.runningVar!.toFloat32Array(),
+    dweight: bn.weightGrad!.toFloat32Array(), dbias: bn.biasGrad!.toFloat32Array(),
+  };
+
+  const { y: fnY, saved } = batchNormTrain(xt, { weight, bias, eps, layout });
+  const mean = saved.mean, variance = saved.variance;
+  const { dx: fnDx, weightGrad, biasGrad } = batchNormBackward(dyt, saved);
+  const functional = {
+    y: fnY.toFloat32Array(), dx: fnDx.toFloat32Array(), mean, variance,
+    dweight: weightGrad!.toFloat32Array(), dbias: biasGrad!.toFloat32Array(),
+  };
+  for (const t of [xt, dyt, weight, bias, layerY, layerDx, fnY, fnDx, weightGrad!, biasGrad!]) t.dispose();
+  saved.dispose();
+  bn.dispose();
+
+  const result = {} as Record<Output, Measured>;
+  for (const k of OUTPUTS) {
+    const fromLayer = k in layer ? measure(layer[k as keyof typeof layer], exact[k], "layer") : null;
+    const fromFunctional = k in functional ? measure(functional[k as keyof typeof functional], exact[k], "functional") : null;
+    result[k] = fromLayer && fromFunctional ? worse(fromLayer, fromFunctional) : (fromLayer ?? fromFunctional)!;
+  }
+  return result;
+}
+
+const orInfinity = (v: number | null): number => (v === null ? Number.POSITIVE_INFINITY : v);
+/** NaN is our marker for a non-finite output (see measure). */
+const show = (v: number): string => (Number.isNaN(v) ? "non-finite output" : Number.isFinite(v) ? v.toExponential(2) : "inf");
+
+interface Row { name: string; family: Family; output: Output; ours: number; torch: number; bound: number; known: boolean }
+const rows: Row[] = [];
+
+describe("accuracy bar: ours <= max(torch float32, float32 rounding of the exact result), per output", () => {
+  it("cases cover ranks 2 to 5 in both layouts, ordinary and hard data, eps 0", () => {
+    for (const layout of ["channels-first", "channels-last"] as const) {
+      const ranks = new Set(cases.filter((c) => c.layout === layout).map((c) => c.shape.length));
+      expect([...ranks].sort(), layout).toEqual([2, 3, 4, 5]);
+      for (const family of ["ordinary", "hard"] as const) {
+        expect(cases.some((c) => c.layout === layout && c.family === family), `${layout} ${family}`).toBe(true);
+      }
+    }
+    expect(cases.some((c) => c.eps === 0)).toBe(true);
+    for (const [name] of KNOWN_FAILING) expect(cases.some((c) => c.name === name), `known-failing entry "${name}" names no case`).toBe(true);
+  });
+
+  it.each(cases.map((c) => [c.name, c] as const))("%s", (_name, fixture) => {
+    const ours = runOurs(fixture);
+    const failures: string[] = [];
+    for (const output of OUTPUTS) {
+      const torch = orInfinity(fixture.torchError[output]);
+      const rounding = orInfinity(fixture.roundingError[output]);
+      const bound = Math.max(torch, rounding);
+      const measured = ours[output];
+      const known = knownFailing.has(`${fixture.name} | ${output}`);
+      rows.push({ name: fixture.name, family: fixture.family, output, ours: measured.error, torch, bound, known });
+      if (known) continue;
+      if (!(measured.error <= bound)) {
+        failures.push(`${fixture.name}, ${output}: ours ${show(measured.error)} > bound ${show(bound)} (torch float32 ${fixture.torchError[output] === null ? "non-finite" : show(torch)}, float32 rounding ${fixture.roundingError[output] === null ? "overflows" : show(rounding)}); ${measured.detail}`);
+      }
+    }
+    expect(failures.length, failures.join("\n")).toBe(0);
+  });
+
+  it("prints ours vs torch float32 per output", () => {
+    // Max abs errors over the cases of each family where torch's output is finite
+    // (hard data mixes scales from 1e-20 to 3e38, so the ratio columns say more).
+    // NaN ours (non-finite output) is infinitely over; an infinite error against an infinite bound is at the bar.
+    const ratio = (r: Row) => (Number.isNaN(r.ours) ? Number.POSITIVE_INFINITY : r.ours === r.bound ? (r.ours === 0 ? 0 : 1) : r.ours / r.bound);
+    const max = (values: number[]) => values.reduce((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.max(a, b)), 0);
+    const lines = [
+      `accuracy vs float64 (${testBuild()} build). ours, torch: max abs error over the cases where torch float32 is finite;`,
+      "ratio: worst ours / max(torch, float32 rounding) over all cases (> 1 misses the bar); failing: cases above the bar",
+      "| output | ordinary ours | torch | ratio | hard ours | torch | ratio | hard cases torch non-finite | failing (ordinary, hard) |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ];
+    for (const output of OUTPUTS) {
+      const cells: string[] = [];
+      const failing: number[] = [];
+      for (const family of ["ordinary", "hard"] as const) {
+        const all = rows.filter((r) => r.output === output && r.family === family);
+        const finite = all.filter((r) => Number.isFinite(r.torch));
+        const worstRatio = max(all.map(ratio));
+        cells.push(show(max(finite.map((r) => r.ours))), show(max(finite.map((r) => r.torch))), Number.isFinite(worstRatio) ? worstRatio.toFixed(2) : "inf");
+        if (family === "hard") cells.push(String(all.length - finite.length));
+        failing.push(all.filter((r) => !(r.ours <= r.bound)).length);
+      }
+      lines.push(`| ${output} | ${cells.join(" | ")} | ${failing.join(", ")} |`);
+    }
+    const stale = rows.filter((r) => r.known && r.ours <= r.bound).map((r) => `${r.name} | ${r.output}`);
+    if (stale.length > 0) lines.push(`known-failing pairs that pass in this build: ${stale.join("; ")}`);
+    console.log(lines.join("\n"));
+  });
+});
