@@ -14,6 +14,7 @@ export type BatchNormErrorCode =
   | "ERR_LAYOUT"        // unknown layout, or a tensor tagged with the other layout
   | "ERR_ARGUMENT"      // any other invalid argument (type, range)
   | "ERR_STATE_DICT"    // missing or unexpected key in loadStateDict
+  | "ERR_OUT_OF_MEMORY" // an allocation the memory limit or the wasm memory cannot hold
   | "ERR_NOT_INITIALIZED" // an op before init() resolved
   | "ERR_BUILD";        // unknown build, unsupported build, or a different build than the one initialised
 
@@ -31,4 +32,25 @@ export class BatchNormError extends Error {
 
 export function fail(code: BatchNormErrorCode, argument: string, message: string): never {
   throw new BatchNormError(code, argument, message);
+}
+
+/** A value as error messages show it: its type, then the value (`string "3"`, `bigint 2n`, `array of length 4`). */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case "number": return `number ${Object.is(value, -0) ? "-0" : String(value)}`;
+    case "string": return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+    case "bigint": return `bigint ${value}n`;
+    case "boolean": return `boolean ${value}`;
+    case "symbol": return `symbol ${value.description === undefined ? "Symbol()" : `Symbol(${value.description})`}`;
+    case "undefined": return "undefined";
+    case "function": return "a function";
+  }
+  if (value === null) return "null";
+  try {
+    if (Array.isArray(value)) return `an array of length ${value.length}`;
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return typeof name === "string" && name !== "Object" ? `an object (${name})` : "an object";
+  } catch {
+    return "an object"; // a revoked proxy, or a trap that throws
+  }
 }

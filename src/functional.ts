@@ -1,39 +1,80 @@
 // Stateless operations: batch statistics, training and inference forward,
-// backward. Every argument is validated before anything is allocated or written.
-import { fail } from "./errors.ts";
-import { checkEps, checkSameShape, geometryOf, type Geometry } from "./shape.ts";
-import { checkLayout, Tensor, type Layout } from "./tensor.ts";
+// backward. Each call reads and checks every argument first, then allocates
+// everything it needs (all or nothing), and only then runs kernels and writes.
+import { describeValue, fail } from "./errors.ts";
+import { forget, releaseWhenCollected } from "./memory.ts";
+import { readChoice, readFlag, readOptions } from "./options.ts";
+import { checkEps, checkLayoutTag, checkSameShape, geometryOf, type Geometry } from "./shape.ts";
+import { checkLayout, checkTensor, Tensor, zerosFor, type Layout } from "./tensor.ts";
 import { kernels } from "./wasm.ts";
 import { ChannelWorkspace, F64 } from "./workspace.ts";
 
 /** Throws unless `t` is a live tensor of `channels` values. */
-export function checkPerChannel(t: Tensor, channels: number, argument: string): void {
-  if (!(t instanceof Tensor)) fail("ERR_ARGUMENT", argument, "must be a Tensor");
-  t.assertLive(argument);
-  if (t.size !== channels) fail("ERR_CHANNELS", argument, `must hold one value per channel (${channels}), got ${t.size}`);
+export function checkPerChannel(t: unknown, channels: number, argument: string): Tensor {
+  const tensor = checkTensor(t, argument);
+  if (tensor.size !== channels || tensor.shape.length !== 1) {
+    fail("ERR_CHANNELS", argument, `must be a vector of one value per channel ([${channels}]), got [${tensor.shape.join(", ")}]`);
+  }
+  return tensor;
+}
+
+/** An optional per-channel tensor: undefined and null mean none. */
+function optionalPerChannel(t: unknown, channels: number, argument: string): Tensor | null {
+  return t === undefined || t === null ? null : checkPerChannel(t, channels, argument);
 }
 
 export function checkInput(x: unknown, layout: Layout, argument: string): Geometry {
-  if (!(x instanceof Tensor)) fail("ERR_ARGUMENT", argument, "must be a Tensor");
-  return geometryOf(x, layout, argument);
+  return geometryOf(checkTensor(x, argument), layout, argument);
 }
 
-/** Normalizing with batch statistics needs more than one value per channel (PyTorch's rule). */
+/** Normalizing with batch statistics needs more than one value per channel (PyTorch's rule); an empty batch is allowed. */
 export function checkBatchSize(geometry: Geometry, argument: string): void {
-  if (geometry.count < 2) {
-    fail("ERR_SINGLE_VALUE", argument, `expected more than 1 value per channel when using batch statistics, got ${geometry.count}`);
+  if (geometry.count === 1) {
+    fail("ERR_SINGLE_VALUE", argument, "expected more than 1 value per channel when using batch statistics, got 1");
   }
 }
 
-/** The output tensor: `out` when given (checked), else a new one. Call after all other checks. */
-export function outputFor(out: Tensor | undefined, like: Tensor, argument: string, what: string): Tensor {
-  if (out === undefined) return Tensor.zeros(like.shape, like.layout);
-  if (!(out instanceof Tensor)) fail("ERR_ARGUMENT", argument, "must be a Tensor");
-  checkSameShape(out, like.shape, argument, what);
-  return out;
+/** Checks a caller-given output: a live tensor of `like`'s shape, not tagged with the other layout. */
+export function checkOutput(out: unknown, like: Tensor, layout: Layout, argument: string, what: string): Tensor | undefined {
+  if (out === undefined) return undefined;
+  const tensor = checkTensor(out, argument);
+  checkSameShape(tensor, like.shape, argument, what);
+  checkLayoutTag(tensor, layout, argument);
+  return tensor;
 }
 
-const ptrOf = (t: Tensor | null | undefined): number => (t ? t.byteOffset : 0);
+export function checkMomentum(momentum: unknown, argument: string, allowNull: boolean): number | null {
+  if (momentum === null && allowNull) return null;
+  if (typeof momentum !== "number" || !(momentum >= 0 && momentum <= 1)) {
+    fail("ERR_MOMENTUM", argument, `must be a number in [0, 1]${allowNull ? " or null" : ""}, got ${describeValue(momentum)}`);
+  }
+  return momentum;
+}
+
+export const RUNNING_VARIANCES = ["unbiased", "biased"] as const;
+export type RunningVariance = (typeof RUNNING_VARIANCES)[number];
+
+/**
+ * Runs `makers` in order and returns what they made; when one throws (out of
+ * memory), disposes the ones already made and rethrows, so nothing is held.
+ */
+export function allocateAll<T extends { dispose(): void } | null>(makers: readonly (() => T)[]): T[] {
+  const made: T[] = [];
+  try {
+    for (const make of makers) made.push(make());
+  } catch (error) {
+    for (const item of made) item?.dispose();
+    throw error;
+  }
+  return made;
+}
+
+/** Writes NaN statistics for an empty batch (0 values per channel), as torch.var_mean gives. */
+export function markEmptyStatistics(workspace: ChannelWorkspace): void {
+  for (const slot of [F64.MEAN, F64.VARIANCE, F64.INV_STD]) workspace.viewF64(slot).fill(Number.NaN);
+}
+
+const ptrOf = (t: Tensor | null): number => (t ? t.byteOffset : 0);
 
 export interface TrainOptions {
   weight?: Tensor | null;
@@ -44,77 +85,134 @@ export interface TrainOptions {
   layout?: Layout;
   /** Written instead of allocating y; may be x itself (backward then refuses, as x changed). */
   out?: Tensor;
+  /** Running statistics updated in place from this batch, like torch's F.batch_norm(training=True). Give both or neither. */
+  runningMean?: Tensor | null;
+  runningVar?: Tensor | null;
+  /** Weight of the batch in the running update; default 0.1. */
+  momentum?: number;
+  /** Variance folded into runningVar: "unbiased" (PyTorch, default) or "biased" (Keras, ONNX). */
+  runningVariance?: RunningVariance;
 }
 
-/** What training backward needs from its forward; owns a small wasm block until disposed. */
-export class SavedBatchStatistics {
-  readonly geometry: Geometry;
-  readonly layout: Layout;
-  readonly x: Tensor;
-  readonly weight: Tensor | null;
-  readonly workspace: ChannelWorkspace;
-  #xVersion: number;
-  #weightVersion: number;
+const TRAIN_KEYS = ["weight", "bias", "eps", "layout", "out", "runningMean", "runningVar", "momentum", "runningVariance"] as const;
 
-  constructor(x: Tensor, geometry: Geometry, layout: Layout, weight: Tensor | null, workspace: ChannelWorkspace) {
-    this.x = x;
-    this.geometry = geometry;
-    this.layout = layout;
-    this.weight = weight;
-    this.workspace = workspace;
-    this.#xVersion = x.version;
-    this.#weightVersion = weight?.version ?? 0;
+interface SavedState {
+  x: Tensor;
+  xVersion: number;
+  weight: Tensor | null;
+  weightVersion: number;
+  geometry: Geometry;
+  layout: Layout;
+  workspace: ChannelWorkspace;
+}
+
+/** Only batchNormTrain makes SavedBatchStatistics. */
+const savingToken = Symbol("SavedBatchStatistics");
+// Set by the class's static block: module-private access to the constructor and the private state.
+let makeSaved: (state: SavedState) => SavedBatchStatistics;
+let savedState: (value: unknown, argument: string) => SavedState;
+
+/**
+ * What the training backward needs from its forward; owns a small wasm block
+ * until disposed. Made only by batchNormTrain; its state is private.
+ */
+export class SavedBatchStatistics {
+  #state: SavedState;
+
+  private constructor(token: symbol, state: SavedState) {
+    if (token !== savingToken) fail("ERR_ARGUMENT", "SavedBatchStatistics", "is made by batchNormTrain only");
+    this.#state = state;
+    releaseWhenCollected(this, [state.workspace.ptr]);
   }
 
-  /** Batch mean per channel. */
+  static {
+    makeSaved = (state) => new SavedBatchStatistics(savingToken, state);
+    savedState = (value, argument) => {
+      if (typeof value !== "object" || value === null || !(#state in value)) {
+        fail("ERR_ARGUMENT", argument, `must be the saved statistics returned by batchNormTrain, got ${describeValue(value)}`);
+      }
+      const state = (value as SavedBatchStatistics).#state;
+      if (state.workspace.disposed) fail("ERR_DISPOSED", argument, "saved statistics were disposed");
+      return state;
+    };
+  }
+
+  /** Values per channel of the forward's batch. */
+  get count(): number {
+    return this.#state.geometry.count;
+  }
+
+  /** Batch mean per channel (NaN for an empty batch). */
   get mean(): Float64Array {
-    return this.workspace.readF64(F64.MEAN);
+    return this.#read(F64.MEAN, "mean");
   }
 
   /** Biased batch variance per channel. */
   get variance(): Float64Array {
-    return this.workspace.readF64(F64.VARIANCE);
+    return this.#read(F64.VARIANCE, "variance");
   }
 
   /** 1 / sqrt(variance + eps) per channel. */
   get invStd(): Float64Array {
-    return this.workspace.readF64(F64.INV_STD);
+    return this.#read(F64.INV_STD, "invStd");
   }
 
-  /** Throws ERR_NO_FORWARD if x or weight were disposed or written since the forward. */
-  checkUnchanged(argument: string): void {
-    if (this.workspace.ptr === 0) fail("ERR_DISPOSED", argument, "saved statistics were disposed");
-    if (this.x.disposed) fail("ERR_NO_FORWARD", argument, "the input of the forward was disposed");
-    if (this.x.version !== this.#xVersion) fail("ERR_NO_FORWARD", argument, "the input of the forward was modified since (e.g. used as an output)");
-    if (this.weight && (this.weight.disposed || this.weight.version !== this.#weightVersion)) {
-      fail("ERR_NO_FORWARD", argument, "the weight was modified or disposed since the forward");
-    }
+  get disposed(): boolean {
+    return this.#state.workspace.disposed;
   }
 
   dispose(): void {
-    this.workspace.dispose();
+    forget(this);
+    this.#state.workspace.dispose();
   }
 
   [Symbol.dispose](): void {
     this.dispose();
   }
+
+  #read(slot: number, name: string): Float64Array {
+    if (this.#state.workspace.disposed) fail("ERR_DISPOSED", `saved.${name}`, "saved statistics were disposed");
+    return this.#state.workspace.readF64(slot);
+  }
 }
 
-/** Training-mode forward: normalize with the batch statistics, optional affine. */
-export function batchNormTrain(x: Tensor, options: TrainOptions = {}): { y: Tensor; saved: SavedBatchStatistics } {
-  const layout = checkLayout(options.layout ?? "channels-first", "options.layout");
+/** Training-mode forward: normalize with the batch statistics, optional affine, optional running update. */
+export function batchNormTrain(x: Tensor, options?: TrainOptions): { y: Tensor; saved: SavedBatchStatistics } {
+  const o = readOptions(options, "options", TRAIN_KEYS);
+  const layout = checkLayout(o.layout, "options.layout");
   const geometry = checkInput(x, layout, "x");
-  const eps = checkEps(options.eps ?? 1e-5, "options.eps");
-  const weight = options.weight ?? null, bias = options.bias ?? null;
-  if (weight) checkPerChannel(weight, geometry.C, "options.weight");
-  if (bias) checkPerChannel(bias, geometry.C, "options.bias");
+  const eps = checkEps(o.eps ?? 1e-5, "options.eps");
+  const { C } = geometry;
+  const weight = optionalPerChannel(o.weight, C, "options.weight");
+  const bias = optionalPerChannel(o.bias, C, "options.bias");
+  const runningMean = optionalPerChannel(o.runningMean, C, "options.runningMean");
+  const runningVar = optionalPerChannel(o.runningVar, C, "options.runningVar");
+  if ((runningMean === null) !== (runningVar === null)) {
+    fail("ERR_ARGUMENT", runningMean === null ? "options.runningMean" : "options.runningVar", "runningMean and runningVar go together: give both or neither");
+  }
+  if (runningMean !== null && runningMean === runningVar) fail("ERR_ARGUMENT", "options.runningVar", "must be a different tensor from options.runningMean");
+  const momentum = checkMomentum(o.momentum ?? 0.1, "options.momentum", false)!;
+  const runningVariance = readChoice(o.runningVariance, "options.runningVariance", RUNNING_VARIANCES, "unbiased");
   checkBatchSize(geometry, "x");
-  const y = outputFor(options.out, x, "options.out", "x");
-  const workspace = new ChannelWorkspace(kernels(), geometry.C);
-  const { N, C, S, channelsLast } = geometry;
-  kernels().trainForward(x.byteOffset, y.byteOffset, N, C, S, channelsLast, ptrOf(weight), ptrOf(bias), eps, workspace.ptr);
-  const saved = new SavedBatchStatistics(x, geometry, layout, weight, workspace);
+  const out = checkOutput(o.out, x, layout, "options.out", "x");
+  const k = kernels();
+  const [y, workspace] = allocateAll<Tensor | ChannelWorkspace>([
+    () => out ?? zerosFor(x.shape, x.layout, "options.out"),
+    () => new ChannelWorkspace(k, C, "x", "savedStatistics"),
+  ]) as [Tensor, ChannelWorkspace];
+  const { N, S, channelsLast, count } = geometry;
+  if (count === 0) {
+    markEmptyStatistics(workspace); // torch: empty output, running statistics unchanged
+  } else {
+    k.trainForward(x.byteOffset, y.byteOffset, N, C, S, channelsLast, ptrOf(weight), ptrOf(bias), eps, workspace.ptr);
+    if (runningMean && runningVar) {
+      k.runningUpdate(C, count, momentum, runningVariance === "unbiased", runningMean.byteOffset, runningVar.byteOffset, workspace.ptr);
+      runningMean.markWritten();
+      runningVar.markWritten();
+    }
+  }
   y.markWritten();
+  const saved = makeSaved({ x, xVersion: x.version, weight, weightVersion: weight?.version ?? 0, geometry, layout, workspace });
   return { y, saved };
 }
 
@@ -126,22 +224,30 @@ export interface EvalOptions {
   out?: Tensor;
 }
 
+const EVAL_KEYS = ["weight", "bias", "eps", "layout", "out"] as const;
+
 /** Inference forward with given running statistics: y = (x - mean) / sqrt(var + eps) * weight + bias. */
-export function batchNormEval(x: Tensor, runningMean: Tensor, runningVar: Tensor, options: EvalOptions = {}): Tensor {
-  const layout = checkLayout(options.layout ?? "channels-first", "options.layout");
+export function batchNormEval(x: Tensor, runningMean: Tensor, runningVar: Tensor, options?: EvalOptions): Tensor {
+  const o = readOptions(options, "options", EVAL_KEYS);
+  const layout = checkLayout(o.layout, "options.layout");
   const geometry = checkInput(x, layout, "x");
-  const eps = checkEps(options.eps ?? 1e-5, "options.eps");
-  checkPerChannel(runningMean, geometry.C, "runningMean");
-  checkPerChannel(runningVar, geometry.C, "runningVar");
-  const weight = options.weight ?? null, bias = options.bias ?? null;
-  if (weight) checkPerChannel(weight, geometry.C, "options.weight");
-  if (bias) checkPerChannel(bias, geometry.C, "options.bias");
-  const y = outputFor(options.out, x, "options.out", "x");
+  const eps = checkEps(o.eps ?? 1e-5, "options.eps");
+  const { C } = geometry;
+  const mean = checkPerChannel(runningMean, C, "runningMean");
+  const variance = checkPerChannel(runningVar, C, "runningVar");
+  const weight = optionalPerChannel(o.weight, C, "options.weight");
+  const bias = optionalPerChannel(o.bias, C, "options.bias");
+  const out = checkOutput(o.out, x, layout, "options.out", "x");
   const k = kernels();
-  const workspace = new ChannelWorkspace(k, geometry.C);
-  const { N, C, S, channelsLast } = geometry;
-  k.evalPrepare(C, runningMean.byteOffset, runningVar.byteOffset, ptrOf(weight), ptrOf(bias), eps, workspace.ptr);
-  k.evalForward(x.byteOffset, y.byteOffset, N, C, S, channelsLast, workspace.ptr);
+  const [y, workspace] = allocateAll<Tensor | ChannelWorkspace>([
+    () => out ?? zerosFor(x.shape, x.layout, "options.out"),
+    () => new ChannelWorkspace(k, C, "x"),
+  ]) as [Tensor, ChannelWorkspace];
+  const { N, S, channelsLast, count } = geometry;
+  if (count > 0) {
+    k.evalPrepare(C, mean.byteOffset, variance.byteOffset, ptrOf(weight), ptrOf(bias), eps, workspace.ptr);
+    k.evalForward(x.byteOffset, y.byteOffset, N, C, S, channelsLast, workspace.ptr);
+  }
   workspace.dispose();
   y.markWritten();
   return y;
@@ -153,35 +259,50 @@ export interface BackwardOptions {
   parameterGradients?: boolean;
 }
 
+const BACKWARD_KEYS = ["out", "parameterGradients"] as const;
+
 /**
  * Training-mode backward through the batch statistics of `saved`'s forward.
  * Returns dx and, when requested, new tensors with dweight and dbias.
  */
-export function batchNormBackward(dy: Tensor, saved: SavedBatchStatistics, options: BackwardOptions = {}): { dx: Tensor; weightGrad: Tensor | null; biasGrad: Tensor | null } {
-  if (!(saved instanceof SavedBatchStatistics)) fail("ERR_NO_FORWARD", "saved", "must be the saved statistics of batchNormTrain");
-  saved.checkUnchanged("saved");
-  if (!(dy instanceof Tensor)) fail("ERR_ARGUMENT", "dy", "must be a Tensor");
-  checkSameShape(dy, saved.x.shape, "dy", "the forward input");
-  geometryOf(dy, saved.layout, "dy");
-  const wantParameters = options.parameterGradients ?? saved.weight !== null;
-  const dx = outputFor(options.out, saved.x, "options.out", "the forward input");
-  const C = saved.geometry.C;
-  const weightGrad = wantParameters ? Tensor.zeros([C]) : null;
-  const biasGrad = wantParameters ? Tensor.zeros([C]) : null;
-  const { N, S, channelsLast } = saved.geometry;
-  kernels().trainBackward(saved.x.byteOffset, dy.byteOffset, dx.byteOffset, N, C, S, channelsLast, ptrOf(saved.weight), ptrOf(weightGrad), ptrOf(biasGrad), saved.workspace.ptr);
+export function batchNormBackward(dy: Tensor, saved: SavedBatchStatistics, options?: BackwardOptions): { dx: Tensor; weightGrad: Tensor | null; biasGrad: Tensor | null } {
+  const state = savedState(saved, "saved");
+  if (state.x.disposed) fail("ERR_NO_FORWARD", "saved", "the input of the forward was disposed");
+  if (state.x.version !== state.xVersion) fail("ERR_NO_FORWARD", "saved", "the input of the forward was modified since (e.g. used as an output)");
+  if (state.weight && (state.weight.disposed || state.weight.version !== state.weightVersion)) {
+    fail("ERR_NO_FORWARD", "saved", "the weight was modified or disposed since the forward");
+  }
+  const o = readOptions(options, "options", BACKWARD_KEYS);
+  const gradient = checkTensor(dy, "dy");
+  checkSameShape(gradient, state.x.shape, "dy", "the forward input");
+  checkLayoutTag(gradient, state.layout, "dy");
+  const wantParameters = readFlag(o.parameterGradients, "options.parameterGradients", state.weight !== null);
+  const out = checkOutput(o.out, state.x, state.layout, "options.out", "the forward input");
+  const { N, C, S, channelsLast, count } = state.geometry;
+  const [dx, weightGrad, biasGrad] = allocateAll<Tensor | null>([
+    () => out ?? zerosFor(state.x.shape, state.x.layout, "options.out"),
+    () => (wantParameters ? zerosFor([C], undefined, "weightGrad") : null),
+    () => (wantParameters ? zerosFor([C], undefined, "biasGrad") : null),
+  ]) as [Tensor, Tensor | null, Tensor | null];
+  if (count > 0) {
+    kernels().trainBackward(state.x.byteOffset, gradient.byteOffset, dx.byteOffset, N, C, S, channelsLast, ptrOf(state.weight), ptrOf(weightGrad), ptrOf(biasGrad), state.workspace.ptr);
+  }
   dx.markWritten();
   return { dx, weightGrad, biasGrad };
 }
 
-/** Per-channel batch mean and biased variance (float64), and the count of values per channel. */
-export function batchStatistics(x: Tensor, options: { layout?: Layout } = {}): { count: number; mean: Float64Array; variance: Float64Array } {
-  const layout = checkLayout(options.layout ?? "channels-first", "options.layout");
+const STATISTICS_KEYS = ["layout"] as const;
+
+/** Per-channel batch mean and biased variance (float64), and the count of values per channel (NaN statistics for an empty batch). */
+export function batchStatistics(x: Tensor, options?: { layout?: Layout }): { count: number; mean: Float64Array; variance: Float64Array } {
+  const o = readOptions(options, "options", STATISTICS_KEYS);
+  const layout = checkLayout(o.layout, "options.layout");
   const geometry = checkInput(x, layout, "x");
-  const workspace = new ChannelWorkspace(kernels(), geometry.C);
-  const { N, C, S, channelsLast } = geometry;
-  kernels().batchStatistics(x.byteOffset, N, C, S, channelsLast, workspace.ptr);
-  const result = { count: geometry.count, mean: workspace.readF64(F64.MEAN), variance: workspace.readF64(F64.VARIANCE) };
+  const { N, C, S, channelsLast, count } = geometry;
+  const workspace = new ChannelWorkspace(kernels(), C, "x");
+  if (count > 0) kernels().batchStatistics(x.byteOffset, N, C, S, channelsLast, workspace.ptr);
+  else markEmptyStatistics(workspace);
+  const result = { count, mean: workspace.readF64(F64.MEAN), variance: workspace.readF64(F64.VARIANCE) };
   workspace.dispose();
   return result;
 }

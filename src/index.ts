@@ -1,9 +1,16 @@
 // batchnorm-wasm: Batch Normalization with PyTorch semantics on wasm SIMD kernels.
 export { init, activeBuild, wasmMemoryBytes, simdSupported, type BuildName, type InitOptions } from "./wasm.ts";
-export { Tensor, liveTensorCount, type Layout, type NestedNumbers } from "./tensor.ts";
+export { Tensor, type Layout, type NestedNumbers } from "./tensor.ts";
+export {
+  liveTensorCount, memoryStats, setMemoryLimit, enableGuardBytes, checkGuardBytes, MAX_ALLOCATION_BYTES, type MemoryStats,
+} from "./memory.ts";
+export { MAX_TENSOR_ELEMENTS } from "./values.ts";
+export { MAX_CHANNELS } from "./workspace.ts";
 export { BatchNormError, type BatchNormErrorCode } from "./errors.ts";
-export { BatchNorm, type BatchNormOptions, type BatchNormState } from "./batchnorm.ts";
+export {
+  BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormOptions, type BatchNormState, type BatchStatistics,
+} from "./batchnorm.ts";
 export {
   batchNormTrain, batchNormEval, batchNormBackward, batchStatistics, SavedBatchStatistics,
-  type TrainOptions, type EvalOptions, type BackwardOptions,
+  type TrainOptions, type EvalOptions, type BackwardOptions, type RunningVariance,
 } from "./functional.ts";

@@ -1,56 +1,37 @@
-// A float32 tensor living in wasm memory, owned by the facade.
+// A float32 tensor living in wasm memory, owned by the façade.
 // Views of wasm memory are made at each use from memory.buffer, because any
 // allocation can grow the memory and detach older views.
-import { fail } from "./errors.ts";
+import { describeValue, fail } from "./errors.ts";
+import { allocate, forget, release, releaseWhenCollected } from "./memory.ts";
+import { readChoice } from "./options.ts";
+import { checkShape, sizeOf } from "./shape.ts";
+import { genuineFloat32Array, stageValues, typedLength } from "./values.ts";
 import { kernels, type Kernels } from "./wasm.ts";
 
 export type Layout = "channels-first" | "channels-last";
 export type NestedNumbers = number | readonly NestedNumbers[];
 
-let liveTensors = 0;
+export { liveTensorCount } from "./memory.ts";
 
-/** Tensors created and not yet disposed. */
-export function liveTensorCount(): number {
-  return liveTensors;
-}
+const LAYOUTS: readonly Layout[] = ["channels-first", "channels-last"];
 
 export function checkLayout(layout: unknown, argument: string): Layout {
-  if (layout !== "channels-first" && layout !== "channels-last") {
-    fail("ERR_LAYOUT", argument, `must be "channels-first" or "channels-last", got ${String(layout)}`);
-  }
-  return layout;
+  return readChoice(layout, argument, LAYOUTS, "channels-first", "ERR_LAYOUT");
 }
 
-function checkShape(shape: unknown, argument: string): number[] {
-  if (!Array.isArray(shape) || shape.length === 0) fail("ERR_SHAPE", argument, "must be a non-empty array of positive integers");
-  for (const size of shape) {
-    if (!Number.isSafeInteger(size) || size < 1) fail("ERR_SHAPE", argument, `sizes must be positive integers, got [${shape.join(", ")}]`);
-  }
-  return [...shape];
+/** An optional layout tag: undefined stays untagged. */
+function checkLayoutTagArgument(layout: unknown, argument: string): Layout | undefined {
+  return layout === undefined ? undefined : checkLayout(layout, argument);
 }
 
-function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
+/** Only this module constructs tensors (Tensor.from / Tensor.zeros). */
+const constructing = Symbol("Tensor construction");
 
-/** Shape of a regular nested array; throws ERR_SHAPE for ragged ones. */
-function nestedShape(data: NestedNumbers, argument: string): number[] {
-  const shape: number[] = [];
-  let level: NestedNumbers = data;
-  while (Array.isArray(level)) {
-    shape.push(level.length);
-    level = level[0] as NestedNumbers;
-  }
-  const check = (node: NestedNumbers, depth: number): void => {
-    if (depth === shape.length) {
-      if (typeof node !== "number") fail("ERR_SHAPE", argument, "nested arrays must be regular and hold numbers");
-      return;
-    }
-    if (!Array.isArray(node) || node.length !== shape[depth]) fail("ERR_SHAPE", argument, "nested arrays must be regular (not ragged)");
-    for (const child of node) check(child, depth + 1);
-  };
-  check(data, 0);
-  return shape;
+let makeZeros: (shape: readonly number[], layout: Layout | undefined, argument: string) => Tensor;
+
+/** A zero tensor whose allocation failure names `argument` (e.g. "out" for an output the caller could have given). */
+export function zerosFor(shape: readonly number[], layout: Layout | undefined, argument: string): Tensor {
+  return makeZeros(shape, layout, argument);
 }
 
 export class Tensor {
@@ -59,54 +40,65 @@ export class Tensor {
   /** Layout tag, when the tensor was made for one; ops reject a tensor tagged with the other. */
   readonly layout: Layout | undefined;
   #ptr: number;
+  #live = true;
   #kernels: Kernels;
   #version = 0;
 
-  private constructor(shape: number[], layout: Layout | undefined) {
-    const k = kernels();
+  private constructor(token: symbol, shape: number[], layout: Layout | undefined, argument: string) {
+    if (token !== constructing) fail("ERR_ARGUMENT", "Tensor", "use Tensor.from or Tensor.zeros");
+    const size = sizeOf(shape);
+    this.#kernels = kernels();
+    this.#ptr = allocate(size * 4, argument, "tensor"); // may throw ERR_OUT_OF_MEMORY; nothing is held then
     this.shape = Object.freeze(shape);
-    this.size = sizeOf(shape);
+    this.size = size;
     this.layout = layout;
-    this.#kernels = k;
-    this.#ptr = k.alloc(this.size * 4) >>> 0;
-    liveTensors++;
+    releaseWhenCollected(this, [this.#ptr]);
+  }
+
+  /** Whether `value` is a real Tensor (not an object made from Tensor.prototype). */
+  static isTensor(value: unknown): value is Tensor {
+    return typeof value === "object" && value !== null && #ptr in value;
   }
 
   /**
-   * A tensor holding a copy of `data`. With a Float32Array or flat array the
-   * shape is required (default: [data.length]); nested arrays give their own.
+   * A tensor holding a copy of `data`: a Float32Array, another numeric typed
+   * array, an array of numbers, or regular nested arrays (which give their own
+   * shape). With flat data the shape defaults to [data.length]. NaN and
+   * ±Infinity are data; finite values beyond the float32 range are refused.
    */
   static from(data: Float32Array | ArrayLike<number> | NestedNumbers, shape?: readonly number[], layout?: Layout): Tensor {
-    let flat: ArrayLike<number>;
-    let inferred: number[];
-    if (Array.isArray(data) && data.some((item) => Array.isArray(item))) {
-      inferred = nestedShape(data as NestedNumbers, "data");
-      flat = (data as unknown[]).flat(Infinity) as number[];
-    } else if (typeof data === "object" && data !== null && typeof (data as ArrayLike<number>).length === "number") {
-      flat = data as ArrayLike<number>;
-      inferred = [flat.length];
-    } else {
-      fail("ERR_ARGUMENT", "data", "must be a Float32Array, an array of numbers, or nested arrays of numbers");
+    const staged = stageValues(data, "data", true);
+    const finalShape = shape === undefined ? staged.shape : checkShape(shape, "shape");
+    if (shape === undefined) checkShape(finalShape, "data");
+    const tag = checkLayoutTagArgument(layout, "layout");
+    const size = sizeOf(finalShape);
+    if (size !== staged.values.length) {
+      fail("ERR_LENGTH", "data", `has ${staged.values.length} values but shape [${finalShape.join(", ")}] needs ${size}`);
     }
-    const finalShape = checkShape(shape ?? inferred, "shape");
-    if (sizeOf(finalShape) !== flat.length) {
-      fail("ERR_LENGTH", "data", `has ${flat.length} values but shape [${finalShape.join(", ")}] needs ${sizeOf(finalShape)}`);
-    }
-    const tensor = new Tensor(finalShape, layout === undefined ? undefined : checkLayout(layout, "layout"));
-    tensor.view().set(flat);
+    const tensor = new Tensor(constructing, finalShape, tag, "data");
+    tensor.#write(staged.values);
     return tensor;
   }
 
   /** A tensor of zeros. */
   static zeros(shape: readonly number[], layout?: Layout): Tensor {
     const finalShape = checkShape(shape, "shape");
-    const tensor = new Tensor(finalShape, layout === undefined ? undefined : checkLayout(layout, "layout"));
-    tensor.view().fill(0);
+    const tag = checkLayoutTagArgument(layout, "layout");
+    const tensor = new Tensor(constructing, finalShape, tag, "shape");
+    tensor.#fill(0);
     return tensor;
   }
 
+  static {
+    makeZeros = (shape, layout, argument) => {
+      const tensor = new Tensor(constructing, [...shape], layout, argument);
+      tensor.#fill(0);
+      return tensor;
+    };
+  }
+
   get disposed(): boolean {
-    return this.#ptr === 0;
+    return !this.#live;
   }
 
   /** Byte address of the data in wasm memory (for raw kernel calls). */
@@ -137,47 +129,69 @@ export class Tensor {
 
   /** The data as nested arrays in the tensor's shape. */
   toArray(): NestedNumbers[] {
-    const flat = Array.from(this.view());
+    const flat = this.toFloat32Array();
+    const shape = this.shape;
     const build = (offset: number, depth: number): NestedNumbers[] => {
-      const size = this.shape[depth];
-      const stride = sizeOf(this.shape.slice(depth + 1));
+      const size = shape[depth];
+      const stride = sizeOf(shape.slice(depth + 1));
       const out: NestedNumbers[] = [];
       for (let i = 0; i < size; i++) {
-        out.push(depth === this.shape.length - 1 ? flat[offset + i] : build(offset + i * stride, depth + 1));
+        out.push(depth === shape.length - 1 ? flat[offset + i] : build(offset + i * stride, depth + 1));
       }
       return out;
     };
     return build(0, 0);
   }
 
-  /** Copies `data` in (same number of values). */
+  /**
+   * Copies `data` in (a typed array or an array of numbers of the same length).
+   * Every value is checked first; a rejected call writes nothing.
+   */
   set(data: ArrayLike<number>): this {
-    this.assertLive("tensor");
-    if (data.length !== this.size) fail("ERR_LENGTH", "data", `has ${data.length} values, the tensor holds ${this.size}`);
-    this.view().set(data);
+    this.assertLive("this");
+    // A genuine Float32Array is copied by the engine without running user code; anything else is staged.
+    const values = genuineFloat32Array(data) ?? stageValues(data, "data", false).values;
+    const length = typedLength(values);
+    if (length !== this.size) fail("ERR_LENGTH", "data", `has ${length} values, the tensor holds ${this.size}`);
+    this.#write(values);
     this.markWritten();
     return this;
   }
 
-  /** Records a write (used by ops writing into this tensor). */
+  /** @internal Records a write (used by ops writing into this tensor). */
   markWritten(): void {
     this.#version++;
   }
 
   /** Throws ERR_DISPOSED naming `argument` if this tensor was disposed. */
   assertLive(argument: string): void {
-    if (this.#ptr === 0) fail("ERR_DISPOSED", argument, "tensor was disposed");
+    if (!this.#live) fail("ERR_DISPOSED", argument, "tensor was disposed");
   }
 
   /** Frees the wasm memory; further use throws ERR_DISPOSED. Idempotent. */
   dispose(): void {
-    if (this.#ptr === 0) return;
-    this.#kernels.free(this.#ptr);
-    this.#ptr = 0;
-    liveTensors--;
+    if (!this.#live) return;
+    this.#live = false;
+    forget(this);
+    release(this.#ptr);
   }
 
   [Symbol.dispose](): void {
     this.dispose();
   }
+
+  #write(values: Float32Array): void {
+    new Float32Array(this.#kernels.memory.buffer, this.#ptr, this.size).set(values);
+  }
+
+  #fill(value: number): void {
+    new Float32Array(this.#kernels.memory.buffer, this.#ptr, this.size).fill(value);
+  }
+}
+
+/** Throws unless `value` is a real, live Tensor. */
+export function checkTensor(value: unknown, argument: string): Tensor {
+  if (!Tensor.isTensor(value)) fail("ERR_ARGUMENT", argument, `must be a Tensor, got ${describeValue(value)}`);
+  value.assertLive(argument);
+  return value;
 }

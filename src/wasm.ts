@@ -1,6 +1,7 @@
 // Loads the embedded wasm builds through @assemblyscript/loader and chooses one.
 import { instantiate } from "@assemblyscript/loader";
 import { BatchNormError, fail } from "./errors.ts";
+import { readChoice, readOptions } from "./options.ts";
 import { wasmBase64 as simdBase64 } from "./generated/wasm-simd.ts";
 import { wasmBase64 as scalarBase64 } from "./generated/wasm-scalar.ts";
 
@@ -74,10 +75,13 @@ let active: Kernels | undefined;
 let ready: Promise<{ build: BuildName }> | undefined;
 
 /** Loads the library once; later calls return the same promise. */
-export function init(options: InitOptions = {}): Promise<{ build: BuildName }> {
-  const requested = options.build ?? "auto";
-  if (requested !== "auto" && requested !== "simd" && requested !== "scalar") {
-    return Promise.reject(new BatchNormError("ERR_BUILD", "options.build", `must be "auto", "simd" or "scalar", got ${String(requested)}`));
+export function init(options?: InitOptions): Promise<{ build: BuildName }> {
+  let requested: "auto" | BuildName;
+  try {
+    const o = readOptions(options, "options", ["build"] as const);
+    requested = readChoice(o.build, "options.build", ["auto", "simd", "scalar"] as const, "auto", "ERR_BUILD");
+  } catch (error) {
+    return Promise.reject(error);
   }
   if (chosen !== undefined) {
     if (requested !== "auto" && requested !== chosen) {
