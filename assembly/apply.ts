@@ -1,13 +1,37 @@
 // Element-wise per-channel passes. Every element is computed by the same
-// float32 operations in the same order in both builds, so their bits agree.
-//   affine:    y  = (x - shift[c]) * scale[c] + offset[c]
-//   gradient:  dx = (dy * coefDy[c] + (x - shift[c]) * coefX[c]) + coefConst[c]
+// operations in the same order in both builds, so their bits agree, and every
+// output is canonicalized (WebAssembly leaves the sign and payload of a NaN to
+// the engine).
+//   affine (inference, float32):   y  = (x - shift[c]) * scale[c] + offset[c]
+//   training, float64, rounded once:
+//                           y  = (x - mean[c]) * coefA[c] + coefC[c]
+//                           dx = (dy * coefA[c] + (x - mean[c]) * coefB[c]) + coefC[c]
+// The training passes widen to float64 so that each output is the float32
+// rounding of a nearly exact value: three float32 roundings (or torch's fused
+// multiply-add) measured up to 1.5 ulp, above PyTorch's own error, and float32
+// coefficients overflow where the variance is tiny and eps 0.
 // Channels-first (N, C, S): a run of S contiguous elements per (n, c).
-// Channels-last (R rows of C): channel vectors are loaded once per 4 rows.
+// Channels-last (R rows of C).
 // Input and output may be the same tensor (each element is read before it is written).
+import { canonicalF32 } from "./channel";
 
 // Channels-last rows at most this long (in channels) are processed 4 rows at a time.
 const GROUPED_ROWS_MAX_CHANNELS: i32 = 256;
+
+/** The canonical float32 NaN in every NaN lane. */
+@inline function canonical(v: v128): v128 {
+  return v128.bitselect(i32x4.splat(0x7fc00000), v, f32x4.ne(v, v));
+}
+
+/** Two f64x2 halves rounded to one f32x4 (lanes low.0, low.1, high.0, high.1). */
+@inline function demotePair(low: v128, high: v128): v128 {
+  return canonical(v128.shuffle<f32>(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5));
+}
+
+@inline function lowHalf(v: v128): v128 { return f64x2.promote_low_f32x4(v); }
+@inline function highHalf(v: v128): v128 { return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)); }
+
+// ---------------------------------------------------------------- inference (float32)
 
 /** y = (x - shift) * scale + offset, per channel. */
 export function applyAffine(
@@ -32,18 +56,18 @@ function affineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32, shift: 
         for (; i + 8 <= S; i += 8) {
           const p = px + (<usize>i << 2), q = py + (<usize>i << 2);
           const v0 = v128.load(p), v1 = v128.load(p, 16);
-          v128.store(q, f32x4.add(f32x4.mul(f32x4.sub(v0, kv), sv), tv));
-          v128.store(q, f32x4.add(f32x4.mul(f32x4.sub(v1, kv), sv), tv), 16);
+          v128.store(q, canonical(f32x4.add(f32x4.mul(f32x4.sub(v0, kv), sv), tv)));
+          v128.store(q, canonical(f32x4.add(f32x4.mul(f32x4.sub(v1, kv), sv), tv)), 16);
         }
         if (i + 4 <= S) {
           const p = px + (<usize>i << 2);
-          v128.store(py + (<usize>i << 2), f32x4.add(f32x4.mul(f32x4.sub(v128.load(p), kv), sv), tv));
+          v128.store(py + (<usize>i << 2), canonical(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p), kv), sv), tv)));
           i += 4;
         }
       }
       for (; i < S; i++) {
         const b = <usize>i << 2;
-        store<f32>(py + b, (load<f32>(px + b) - k) * s + t);
+        store<f32>(py + b, canonicalF32((load<f32>(px + b) - k) * s + t));
       }
     }
   }
@@ -64,17 +88,17 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
         const kv = v128.load(shift + cb), sv = v128.load(scale + cb), tv = v128.load(offset + cb);
         const p = x + base + cb, q = y + base + cb;
         const v0 = v128.load(p), v1 = v128.load(p + rowBytes), v2 = v128.load(p + 2 * rowBytes), v3 = v128.load(p + 3 * rowBytes);
-        v128.store(q, f32x4.add(f32x4.mul(f32x4.sub(v0, kv), sv), tv));
-        v128.store(q + rowBytes, f32x4.add(f32x4.mul(f32x4.sub(v1, kv), sv), tv));
-        v128.store(q + 2 * rowBytes, f32x4.add(f32x4.mul(f32x4.sub(v2, kv), sv), tv));
-        v128.store(q + 3 * rowBytes, f32x4.add(f32x4.mul(f32x4.sub(v3, kv), sv), tv));
+        v128.store(q, canonical(f32x4.add(f32x4.mul(f32x4.sub(v0, kv), sv), tv)));
+        v128.store(q + rowBytes, canonical(f32x4.add(f32x4.mul(f32x4.sub(v1, kv), sv), tv)));
+        v128.store(q + 2 * rowBytes, canonical(f32x4.add(f32x4.mul(f32x4.sub(v2, kv), sv), tv)));
+        v128.store(q + 3 * rowBytes, canonical(f32x4.add(f32x4.mul(f32x4.sub(v3, kv), sv), tv)));
       }
       for (; c < C; c++) {
         const cb = <usize>c << 2;
         const k = load<f32>(shift + cb), s = load<f32>(scale + cb), t = load<f32>(offset + cb);
         for (let j = 0; j < 4; j++) {
           const e = base + <usize>j * rowBytes + cb;
-          store<f32>(y + e, (load<f32>(x + e) - k) * s + t);
+          store<f32>(y + e, canonicalF32((load<f32>(x + e) - k) * s + t));
         }
       }
     }
@@ -85,81 +109,149 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
     if (ASC_FEATURE_SIMD) {
       for (; c + 4 <= C; c += 4) {
         const cb = <usize>c << 2;
-        v128.store(y + base + cb, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + base + cb), v128.load(shift + cb)), v128.load(scale + cb)), v128.load(offset + cb)));
+        v128.store(y + base + cb, canonical(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + base + cb), v128.load(shift + cb)), v128.load(scale + cb)), v128.load(offset + cb))));
       }
     }
     for (; c < C; c++) {
       const cb = <usize>c << 2;
-      store<f32>(y + base + cb, (load<f32>(x + base + cb) - load<f32>(shift + cb)) * load<f32>(scale + cb) + load<f32>(offset + cb));
+      store<f32>(y + base + cb, canonicalF32((load<f32>(x + base + cb) - load<f32>(shift + cb)) * load<f32>(scale + cb) + load<f32>(offset + cb)));
     }
   }
 }
 
-/** dx = (dy * coefDy + (x - shift) * coefX) + coefConst, per channel. */
-export function applyGradient(
-  x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, channelsLast: bool,
-  shift: usize, coefDy: usize, coefX: usize, coefConst: usize,
+// ---------------------------------------------------------------- training (float64)
+
+@inline function f64At(base: usize, c: i32): f64 { return load<f64>(base + (<usize>c << 3)); }
+
+/** y = (x - mean) * coefA + coefC per channel, in float64, rounded once. */
+export function applyTrainingAffine(
+  x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool,
+  mean: usize, coefA: usize, coefC: usize,
 ): void {
-  if (channelsLast) gradientChannelsLast(x, dy, dx, N * S, C, shift, coefDy, coefX, coefConst);
-  else gradientChannelsFirst(x, dy, dx, N, C, S, shift, coefDy, coefX, coefConst);
+  if (channelsLast) trainingAffineChannelsLast(x, y, N * S, C, mean, coefA, coefC);
+  else trainingAffineChannelsFirst(x, y, N, C, S, mean, coefA, coefC);
+}
+
+@inline function trainingAffineScalar(x: f32, m: f64, a: f64, t: f64): f32 {
+  return canonicalF32(<f32>((<f64>x - m) * a + t));
 }
 
 @inline
-function gradientChannelsFirst(x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, shift: usize, coefDy: usize, coefX: usize, coefConst: usize): void {
+function trainingAffineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32, mean: usize, coefA: usize, coefC: usize): void {
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
+      const m = f64At(mean, c), a = f64At(coefA, c), t = f64At(coefC, c);
+      const runByte = ((<usize>n * C + c) * S) << 2;
+      const px = x + runByte, py = y + runByte;
+      let i = 0;
+      if (ASC_FEATURE_SIMD) {
+        const mv = f64x2.splat(m), av = f64x2.splat(a), tv = f64x2.splat(t);
+        for (; i + 8 <= S; i += 8) {
+          const p = px + (<usize>i << 2), q = py + (<usize>i << 2);
+          const v0 = v128.load(p), v1 = v128.load(p, 16);
+          const y0 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v0), mv), av), tv), y1 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v0), mv), av), tv);
+          const y2 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v1), mv), av), tv), y3 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v1), mv), av), tv);
+          v128.store(q, demotePair(y0, y1));
+          v128.store(q, demotePair(y2, y3), 16);
+        }
+        if (i + 4 <= S) {
+          const v0 = v128.load(px + (<usize>i << 2));
+          const y0 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v0), mv), av), tv), y1 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v0), mv), av), tv);
+          v128.store(py + (<usize>i << 2), demotePair(y0, y1));
+          i += 4;
+        }
+      }
+      for (; i < S; i++) {
+        const b = <usize>i << 2;
+        store<f32>(py + b, trainingAffineScalar(load<f32>(px + b), m, a, t));
+      }
+    }
+  }
+}
+
+@inline
+function trainingAffineChannelsLast(x: usize, y: usize, R: i32, C: i32, mean: usize, coefA: usize, coefC: usize): void {
+  const rowBytes = <usize>C << 2;
+  for (let r = 0; r < R; r++) {
+    const base = <usize>r * rowBytes;
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 4 <= C; c += 4) {
+        const cb = <usize>c << 2, c8 = <usize>c << 3;
+        const v = v128.load(x + base + cb);
+        const y0 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v), v128.load(mean + c8)), v128.load(coefA + c8)), v128.load(coefC + c8));
+        const y1 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v), v128.load(mean + c8, 16)), v128.load(coefA + c8, 16)), v128.load(coefC + c8, 16));
+        v128.store(y + base + cb, demotePair(y0, y1));
+      }
+    }
+    for (; c < C; c++) {
       const cb = <usize>c << 2;
-      const k = load<f32>(shift + cb), a = load<f32>(coefDy + cb), b = load<f32>(coefX + cb), t = load<f32>(coefConst + cb);
+      store<f32>(y + base + cb, trainingAffineScalar(load<f32>(x + base + cb), f64At(mean, c), f64At(coefA, c), f64At(coefC, c)));
+    }
+  }
+}
+
+/** dx = (dy * coefA + (x - mean) * coefB) + coefC per channel, in float64, rounded once. */
+export function applyTrainingGradient(
+  x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, channelsLast: bool,
+  mean: usize, coefA: usize, coefB: usize, coefC: usize,
+): void {
+  if (channelsLast) trainingGradientChannelsLast(x, dy, dx, N * S, C, mean, coefA, coefB, coefC);
+  else trainingGradientChannelsFirst(x, dy, dx, N, C, S, mean, coefA, coefB, coefC);
+}
+
+@inline function trainingGradientScalar(x: f32, g: f32, m: f64, a: f64, b: f64, t: f64): f32 {
+  return canonicalF32(<f32>((<f64>g * a + (<f64>x - m) * b) + t));
+}
+
+@inline function trainingGradientPair(x: v128, g: v128, m: v128, a: v128, b: v128, t: v128): v128 {
+  return f64x2.add(f64x2.add(f64x2.mul(g, a), f64x2.mul(f64x2.sub(x, m), b)), t);
+}
+
+@inline
+function trainingGradientChannelsFirst(x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize): void {
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const m = f64At(mean, c), a = f64At(coefA, c), b = f64At(coefB, c), t = f64At(coefC, c);
       const runByte = ((<usize>n * C + c) * S) << 2;
       const px = x + runByte, pg = dy + runByte, pd = dx + runByte;
       let i = 0;
       if (ASC_FEATURE_SIMD) {
-        const kv = f32x4.splat(k), av = f32x4.splat(a), bv = f32x4.splat(b), tv = f32x4.splat(t);
+        const mv = f64x2.splat(m), av = f64x2.splat(a), bv = f64x2.splat(b), tv = f64x2.splat(t);
         for (; i + 4 <= S; i += 4) {
           const e = <usize>i << 2;
           const xv = v128.load(px + e), gv = v128.load(pg + e);
-          v128.store(pd + e, f32x4.add(f32x4.add(f32x4.mul(gv, av), f32x4.mul(f32x4.sub(xv, kv), bv)), tv));
+          const d0 = trainingGradientPair(lowHalf(xv), lowHalf(gv), mv, av, bv, tv);
+          const d1 = trainingGradientPair(highHalf(xv), highHalf(gv), mv, av, bv, tv);
+          v128.store(pd + e, demotePair(d0, d1));
         }
       }
       for (; i < S; i++) {
         const e = <usize>i << 2;
-        store<f32>(pd + e, (load<f32>(pg + e) * a + (load<f32>(px + e) - k) * b) + t);
+        store<f32>(pd + e, trainingGradientScalar(load<f32>(px + e), load<f32>(pg + e), m, a, b, t));
       }
     }
   }
 }
 
 @inline
-function gradientChannelsLast(x: usize, dy: usize, dx: usize, R: i32, C: i32, shift: usize, coefDy: usize, coefX: usize, coefConst: usize): void {
+function trainingGradientChannelsLast(x: usize, dy: usize, dx: usize, R: i32, C: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize): void {
   const rowBytes = <usize>C << 2;
-  let r = 0;
-  if (ASC_FEATURE_SIMD) {
-    // Groups of 2 rows share one load of each channel vector.
-    for (; r + 2 <= R; r += 2) {
-      const base = <usize>r * rowBytes;
-      let c = 0;
+  for (let r = 0; r < R; r++) {
+    const base = <usize>r * rowBytes;
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
       for (; c + 4 <= C; c += 4) {
-        const cb = <usize>c << 2;
-        const kv = v128.load(shift + cb), av = v128.load(coefDy + cb), bv = v128.load(coefX + cb), tv = v128.load(coefConst + cb);
-        const e0 = base + cb, e1 = e0 + rowBytes;
-        v128.store(dx + e0, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + e0), av), f32x4.mul(f32x4.sub(v128.load(x + e0), kv), bv)), tv));
-        v128.store(dx + e1, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + e1), av), f32x4.mul(f32x4.sub(v128.load(x + e1), kv), bv)), tv));
-      }
-      for (; c < C; c++) {
-        const cb = <usize>c << 2;
-        const k = load<f32>(shift + cb), a = load<f32>(coefDy + cb), b = load<f32>(coefX + cb), t = load<f32>(coefConst + cb);
-        for (let j = 0; j < 2; j++) {
-          const e = base + <usize>j * rowBytes + cb;
-          store<f32>(dx + e, (load<f32>(dy + e) * a + (load<f32>(x + e) - k) * b) + t);
-        }
+        const cb = <usize>c << 2, c8 = <usize>c << 3, e = base + cb;
+        const xv = v128.load(x + e), gv = v128.load(dy + e);
+        const d0 = trainingGradientPair(lowHalf(xv), lowHalf(gv), v128.load(mean + c8), v128.load(coefA + c8), v128.load(coefB + c8), v128.load(coefC + c8));
+        const d1 = trainingGradientPair(highHalf(xv), highHalf(gv), v128.load(mean + c8, 16), v128.load(coefA + c8, 16), v128.load(coefB + c8, 16), v128.load(coefC + c8, 16));
+        v128.store(dx + e, demotePair(d0, d1));
       }
     }
-  }
-  for (; r < R; r++) {
-    const base = <usize>r * rowBytes;
-    for (let c = 0; c < C; c++) {
+    for (; c < C; c++) {
       const cb = <usize>c << 2, e = base + cb;
-      store<f32>(dx + e, (load<f32>(dy + e) * load<f32>(coefDy + cb) + (load<f32>(x + e) - load<f32>(shift + cb)) * load<f32>(coefX + cb)) + load<f32>(coefConst + cb));
+      store<f32>(dx + e, trainingGradientScalar(load<f32>(x + e), load<f32>(dy + e), f64At(mean, c), f64At(coefA, c), f64At(coefB, c), f64At(coefC, c)));
     }
   }
 }

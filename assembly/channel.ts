@@ -1,29 +1,62 @@
-// Per-channel scalar float64 math: statistics from sums, coefficients for the
+// Per-channel float64 math: statistics from sums, coefficients for the
 // element-wise passes, running statistics and gradient accumulation.
-// O(C) work, identical code in both builds.
+// O(C) work, the same scalar code in both builds. Every float output is
+// canonicalized (WebAssembly leaves the sign and payload of a NaN to the engine).
 import {
-  MEAN, MEAN_OFFSET, VARIANCE, INV_STD, SUM_A, SUM_B, GRAD_WEIGHT, GRAD_BIAS, EVAL_INV_STD,
-  SHIFT, SCALE, OFFSET, DX_DY, DX_X, DX_CONST, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET,
-  f64Slot, f32Slot,
+  MEAN, MEAN_OFFSET, VARIANCE, INV_STD, SUM_A, SUM_B, GRAD_WEIGHT, GRAD_BIAS, EVAL_INV_STD, COEF_A, COEF_B, COEF_C,
+  SHIFT, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET, PILOT, f64Slot, f32Slot,
 } from "./workspace";
 
-// A channel is recomputed exactly when (mean - shift)^2 > 64 * variance: the
-// one-pass sums would then have cancelled more than 6 bits.
-const CANCELLATION_LIMIT: f64 = 64.0 / 65.0;
+// A channel's statistics are recomputed by two exact passes when
+// (mean - pilot)^2 > 255 * variance: the float64 one-pass sums would then have
+// cancelled more than 8 of their 53 bits.
+const CANCELLATION_LIMIT: f64 = 255.0 / 256.0;
 
+const CANONICAL_NAN_F32: f32 = reinterpret<f32>(0x7fc00000);
+const CANONICAL_NAN_F64: f64 = reinterpret<f64>(0x7ff8000000000000);
+
+@inline export function canonicalF32(v: f32): f32 { return v != v ? CANONICAL_NAN_F32 : v; }
+@inline function canonicalF64(v: f64): f64 { return v != v ? CANONICAL_NAN_F64 : v; }
 @inline function f64At(base: usize, c: i32): f64 { return load<f64>(base + (<usize>c << 3)); }
-@inline function f64Put(base: usize, c: i32, v: f64): void { store<f64>(base + (<usize>c << 3), v); }
+@inline function f64Put(base: usize, c: i32, v: f64): void { store<f64>(base + (<usize>c << 3), canonicalF64(v)); }
 @inline function f32At(base: usize, c: i32): f32 { return load<f32>(base + (<usize>c << 2)); }
-@inline function f32Put(base: usize, c: i32, v: f32): void { store<f32>(base + (<usize>c << 2), v); }
+@inline function f32Put(base: usize, c: i32, v: f32): void { store<f32>(base + (<usize>c << 2), canonicalF32(v)); }
+@inline function median3(a: f32, b: f32, c: f32): f32 { return max<f32>(min<f32>(a, b), min<f32>(max<f32>(a, b), c)); }
 
-/** Shift of each channel: its first element (exact to subtract from values near it). */
-export function choosePilotShift(x: usize, C: i32, S: i32, channelsLast: bool, ws: usize): void {
-  const shift = f32Slot(ws, C, SHIFT);
+/**
+ * The reduction's shift per channel: the median of its first, middle and last
+ * values, so that no single outlier can make the one-pass sums cancel.
+ */
+export function choosePilotShift(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
+  const pilot = f32Slot(ws, C, PILOT);
+  const count = <usize>N * S, middle = count >> 1, last = count - 1;
   if (channelsLast) {
-    memory.copy(shift, x, <usize>C << 2); // the first row holds one sample of every channel
+    const rowBytes = <usize>C << 2;
+    const first = x, mid = x + middle * rowBytes, end = x + last * rowBytes;
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 4 <= C; c += 4) {
+        const cb = <usize>c << 2;
+        const a = v128.load(first + cb), b = v128.load(mid + cb), d = v128.load(end + cb);
+        v128.store(pilot + cb, f32x4.max(f32x4.min(a, b), f32x4.min(f32x4.max(a, b), d)));
+      }
+    }
+    for (; c < C; c++) {
+      const cb = <usize>c << 2;
+      store<f32>(pilot + cb, median3(load<f32>(first + cb), load<f32>(mid + cb), load<f32>(end + cb)));
+    }
     return;
   }
-  for (let c = 0; c < C; c++) f32Put(shift, c, load<f32>(x + ((<usize>c * S) << 2)));
+  for (let c = 0; c < C; c++) {
+    const a = load<f32>(x + (elementIndex(0, c, 0, C, S, false) << 2));
+    const b = load<f32>(x + (elementIndex(<i32>(middle / S), c, <i32>(middle % S), C, S, false) << 2));
+    const d = load<f32>(x + (elementIndex(N - 1, c, S - 1, C, S, false) << 2));
+    store<f32>(pilot + (<usize>c << 2), median3(a, b, d));
+  }
+}
+
+@inline function elementIndex(n: i32, c: i32, s: i32, C: i32, S: i32, channelsLast: bool): usize {
+  return channelsLast ? (<usize>n * S + s) * C + c : (<usize>n * C + c) * S + s;
 }
 
 /** Exact float64 two-pass mean and biased variance of one channel. */
@@ -41,95 +74,56 @@ function exactChannelStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: 
       m2 += d * d;
     }
   }
-  const shift = <f32>mean;
-  f32Put(f32Slot(ws, C, SHIFT), c, shift);
   f64Put(f64Slot(ws, C, MEAN), c, mean);
-  f64Put(f64Slot(ws, C, MEAN_OFFSET), c, mean - <f64>shift);
   f64Put(f64Slot(ws, C, VARIANCE), c, m2 / count);
 }
 
-@inline function elementIndex(n: i32, c: i32, s: i32, C: i32, S: i32, channelsLast: bool): usize {
-  return channelsLast ? (<usize>n * S + s) * C + c : (<usize>n * C + c) * S + s;
-}
-
 /**
- * Mean and biased variance from the shifted sums in SUM_A / SUM_B; channels
- * whose sums cancelled or overflowed are recomputed exactly from x.
+ * Mean and biased variance from the sums around PILOT in SUM_A / SUM_B;
+ * channels whose sums cancelled are recomputed exactly from x. NaN or
+ * infinite data compare false and simply propagate.
  */
 export function finishStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
   const inverseCount = 1.0 / (<f64>N * S);
-  const shift = f32Slot(ws, C, SHIFT), sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
-  const mean = f64Slot(ws, C, MEAN), meanOffset = f64Slot(ws, C, MEAN_OFFSET), variance = f64Slot(ws, C, VARIANCE);
-  let c = 0;
-  if (ASC_FEATURE_SIMD) {
-    // Two channels at a time, the same correctly rounded operations per lane as
-    // finishChannel (the scalar loop took about 5 ns per channel).
-    const inv = f64x2.splat(inverseCount), limit = f64x2.splat(CANCELLATION_LIMIT);
-    const infinity = f64x2.splat(Infinity), zero = f64x2.splat(0.0);
-    for (; c + 2 <= C; c += 2) {
-      const c8 = <usize>c << 3;
-      const a = v128.load(sumA + c8), b = v128.load(sumB + c8);
-      const offset = f64x2.mul(a, inv);
-      const explained = f64x2.mul(a, offset);
-      const redo = v128.or(v128.or(f64x2.eq(b, infinity), f64x2.eq(f64x2.abs(a), infinity)), f64x2.gt(explained, f64x2.mul(b, limit)));
-      if (v128.any_true(redo)) {
-        finishChannel(x, N, C, S, channelsLast, c, inverseCount, ws);
-        finishChannel(x, N, C, S, channelsLast, c + 1, inverseCount, ws);
-        continue;
-      }
-      v128.store(meanOffset + c8, offset);
-      v128.store(mean + c8, f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(shift + (<usize>c << 2))), offset));
-      v128.store(variance + c8, f64x2.mul(f64x2.max(f64x2.sub(b, explained), zero), inv));
+  const pilot = f32Slot(ws, C, PILOT), sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
+  const mean = f64Slot(ws, C, MEAN), variance = f64Slot(ws, C, VARIANCE);
+  for (let c = 0; c < C; c++) {
+    const a = f64At(sumA, c), b = f64At(sumB, c);
+    const offset = a * inverseCount;
+    const explained = a * offset;
+    if (explained > b * CANCELLATION_LIMIT) {
+      exactChannelStatistics(x, N, C, S, channelsLast, c, ws);
+      continue;
     }
+    f64Put(mean, c, <f64>f32At(pilot, c) + offset);
+    f64Put(variance, c, max<f64>(b - explained, 0.0) * inverseCount);
   }
-  for (; c < C; c++) finishChannel(x, N, C, S, channelsLast, c, inverseCount, ws);
 }
 
-/** One channel of finishStatistics. */
-@inline
-function finishChannel(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, c: i32, inverseCount: f64, ws: usize): void {
-  const a = f64At(f64Slot(ws, C, SUM_A), c), b = f64At(f64Slot(ws, C, SUM_B), c);
-  const offset = a * inverseCount;
-  const explained = a * offset;
-  // Non-finite sums of finite data (overflow) or heavy cancellation: redo exactly.
-  // NaN data compares false everywhere and simply propagates.
-  const overflowed = (b == Infinity || a == Infinity || a == -Infinity);
-  if (overflowed || explained > b * CANCELLATION_LIMIT) {
-    exactChannelStatistics(x, N, C, S, channelsLast, c, ws);
-    return;
-  }
-  f64Put(f64Slot(ws, C, MEAN_OFFSET), c, offset);
-  f64Put(f64Slot(ws, C, MEAN), c, <f64>f32At(f32Slot(ws, C, SHIFT), c) + offset);
-  f64Put(f64Slot(ws, C, VARIANCE), c, max<f64>(b - explained, 0.0) * inverseCount);
+/** 1 / sqrt(variance + eps), and 0 where both are 0 (PyTorch's rule: y = bias on a constant channel with eps 0). */
+@inline function inverseStd(variance: f64, eps: f64): f64 {
+  const v = variance + eps;
+  return v == 0 ? 0 : 1.0 / Math.sqrt(v);
 }
 
-/** Training coefficients: y = (x - shift) * scale + offset with batch statistics. */
+/**
+ * Training coefficients of y = (x - mean) * COEF_A + COEF_C (float64 pass),
+ * and SHIFT = float32(mean) with MEAN_OFFSET = mean - SHIFT for the backward
+ * reduction, which then cancels nothing.
+ */
 export function trainingCoefficients(C: i32, weight: usize, bias: usize, eps: f64, ws: usize): void {
-  const meanOffset = f64Slot(ws, C, MEAN_OFFSET), variance = f64Slot(ws, C, VARIANCE), invStd = f64Slot(ws, C, INV_STD);
-  const scale = f32Slot(ws, C, SCALE), offset = f32Slot(ws, C, OFFSET);
-  let c = 0;
-  if (ASC_FEATURE_SIMD) {
-    // Two channels at a time: the same correctly rounded operations as below.
-    const epsv = f64x2.splat(eps), one = f64x2.splat(1.0), zero = f64x2.splat(0.0);
-    for (; c + 2 <= C; c += 2) {
-      const c8 = <usize>c << 3, c4 = <usize>c << 2;
-      const inv = f64x2.div(one, f64x2.sqrt(f64x2.add(v128.load(variance + c8), epsv)));
-      const g = weight ? f64x2.promote_low_f32x4(v128.load64_zero(weight + c4)) : one;
-      const b = bias ? f64x2.promote_low_f32x4(v128.load64_zero(bias + c4)) : zero;
-      const s = f64x2.mul(g, inv);
-      v128.store(invStd + c8, inv);
-      v128.store64_lane(scale + c4, f32x4.demote_f64x2_zero(s), 0);
-      v128.store64_lane(offset + c4, f32x4.demote_f64x2_zero(f64x2.sub(b, f64x2.mul(v128.load(meanOffset + c8), s))), 0);
-    }
-  }
-  for (; c < C; c++) {
-    const inv = 1.0 / Math.sqrt(f64At(variance, c) + eps);
-    const g: f64 = weight ? <f64>f32At(weight, c) : 1.0;
-    const b: f64 = bias ? <f64>f32At(bias, c) : 0.0;
-    const s = g * inv;
+  const mean = f64Slot(ws, C, MEAN), variance = f64Slot(ws, C, VARIANCE), invStd = f64Slot(ws, C, INV_STD);
+  const meanOffset = f64Slot(ws, C, MEAN_OFFSET), coefA = f64Slot(ws, C, COEF_A), coefC = f64Slot(ws, C, COEF_C);
+  const shift = f32Slot(ws, C, SHIFT);
+  for (let c = 0; c < C; c++) {
+    const mu = f64At(mean, c);
+    const inv = inverseStd(f64At(variance, c), eps);
+    const k = <f32>mu;
     f64Put(invStd, c, inv);
-    f32Put(scale, c, <f32>s);
-    f32Put(offset, c, <f32>(b - f64At(meanOffset, c) * s));
+    f64Put(meanOffset, c, mu - <f64>k);
+    f32Put(shift, c, k);
+    f64Put(coefA, c, (weight ? <f64>f32At(weight, c) : 1.0) * inv);
+    f64Put(coefC, c, bias ? <f64>f32At(bias, c) : 0.0);
   }
 }
 
@@ -158,65 +152,33 @@ export function inferenceCoefficients(C: i32, runningMean: usize, runningVar: us
 export function updateRunningStatistics(C: i32, count: f64, factor: f64, unbiased: bool, runningMean: usize, runningVar: usize, ws: usize): void {
   const mean = f64Slot(ws, C, MEAN), variance = f64Slot(ws, C, VARIANCE);
   const correction = unbiased ? count / (count - 1) : 1.0;
-  let c = 0;
-  if (ASC_FEATURE_SIMD) {
-    // Two channels at a time: the same correctly rounded operations as below.
-    const f = f64x2.splat(factor), keep = f64x2.splat(1.0 - factor), k = f64x2.splat(correction);
-    for (; c + 2 <= C; c += 2) {
-      const c8 = <usize>c << 3, c4 = <usize>c << 2;
-      const oldMean = f64x2.promote_low_f32x4(v128.load64_zero(runningMean + c4));
-      const oldVar = f64x2.promote_low_f32x4(v128.load64_zero(runningVar + c4));
-      v128.store64_lane(runningMean + c4, f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(f, v128.load(mean + c8)), f64x2.mul(keep, oldMean))), 0);
-      v128.store64_lane(runningVar + c4, f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(f, f64x2.mul(v128.load(variance + c8), k)), f64x2.mul(keep, oldVar))), 0);
-    }
-  }
-  for (; c < C; c++) {
+  for (let c = 0; c < C; c++) {
     f32Put(runningMean, c, <f32>(factor * f64At(mean, c) + (1.0 - factor) * <f64>f32At(runningMean, c)));
     f32Put(runningVar, c, <f32>(factor * (f64At(variance, c) * correction) + (1.0 - factor) * <f64>f32At(runningVar, c)));
   }
 }
 
 /**
- * Training-mode backward coefficients from SUM_A = sum dy and SUM_B = sum dy*(x - shift):
+ * Training-mode backward coefficients from SUM_A = sum dy and SUM_B = sum dy*(x - SHIFT):
  *   dbeta = sum dy, dgamma = sum dy * xhat,
- *   dx = g*inv/m * (m*dy - dbeta - xhat*dgamma) = dy*DX_DY + (x - shift)*DX_X + DX_CONST.
+ *   dx = g*inv/m * (m*dy - dbeta - xhat*dgamma) = (dy*A + (x - mean)*B) + C.
  */
 export function trainingGradientCoefficients(C: i32, count: f64, weight: usize, ws: usize): void {
   const inverseCount = 1.0 / count;
   const sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
   const meanOffset = f64Slot(ws, C, MEAN_OFFSET), invStd = f64Slot(ws, C, INV_STD);
   const gradWeight = f64Slot(ws, C, GRAD_WEIGHT), gradBias = f64Slot(ws, C, GRAD_BIAS);
-  const coefDy = f32Slot(ws, C, DX_DY), coefX = f32Slot(ws, C, DX_X), coefConst = f32Slot(ws, C, DX_CONST);
-  let c = 0;
-  if (ASC_FEATURE_SIMD) {
-    // Two channels at a time: the same correctly rounded operations as below.
-    const invCount = f64x2.splat(inverseCount), one = f64x2.splat(1.0);
-    for (; c + 2 <= C; c += 2) {
-      const c8 = <usize>c << 3, c4 = <usize>c << 2;
-      const inv = v128.load(invStd + c8), offset = v128.load(meanOffset + c8), dbeta = v128.load(sumA + c8);
-      const dgamma = f64x2.mul(inv, f64x2.sub(v128.load(sumB + c8), f64x2.mul(offset, dbeta)));
-      const g = weight ? f64x2.promote_low_f32x4(v128.load64_zero(weight + c4)) : one;
-      const a = f64x2.mul(g, inv), minusA = f64x2.neg(a);
-      const b = f64x2.mul(f64x2.mul(f64x2.mul(minusA, inv), dgamma), invCount);
-      v128.store(gradBias + c8, dbeta);
-      v128.store(gradWeight + c8, dgamma);
-      v128.store64_lane(coefDy + c4, f32x4.demote_f64x2_zero(a), 0);
-      v128.store64_lane(coefX + c4, f32x4.demote_f64x2_zero(b), 0);
-      v128.store64_lane(coefConst + c4, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.mul(f64x2.mul(minusA, dbeta), invCount), f64x2.mul(b, offset))), 0);
-    }
-  }
-  for (; c < C; c++) {
-    const inv = f64At(invStd, c), offset = f64At(meanOffset, c);
+  const coefA = f64Slot(ws, C, COEF_A), coefB = f64Slot(ws, C, COEF_B), coefC = f64Slot(ws, C, COEF_C);
+  for (let c = 0; c < C; c++) {
+    const inv = f64At(invStd, c);
     const dbeta = f64At(sumA, c);
-    const dgamma = inv * (f64At(sumB, c) - offset * dbeta);
-    const g: f64 = weight ? <f64>f32At(weight, c) : 1.0;
-    const a = g * inv;
-    const b = -a * inv * dgamma * inverseCount;
+    const dgamma = inv * (f64At(sumB, c) - f64At(meanOffset, c) * dbeta);
+    const a = (weight ? <f64>f32At(weight, c) : 1.0) * inv;
     f64Put(gradBias, c, dbeta);
     f64Put(gradWeight, c, dgamma);
-    f32Put(coefDy, c, <f32>a);
-    f32Put(coefX, c, <f32>b);
-    f32Put(coefConst, c, <f32>(-a * dbeta * inverseCount - b * offset));
+    f64Put(coefA, c, a);
+    f64Put(coefB, c, -a * inv * dgamma * inverseCount);
+    f64Put(coefC, c, -a * dbeta * inverseCount);
   }
 }
 

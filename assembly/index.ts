@@ -3,14 +3,14 @@
 // alloc itself, which only the facade calls. Data are (N, C, S) channels-first
 // or (N, S, C) channels-last float32, S = product of the spatial sizes.
 import { reduceStatistics, reduceGradient } from "./reduce";
-import { applyAffine, applyGradient } from "./apply";
+import { applyAffine, applyTrainingAffine, applyTrainingGradient } from "./apply";
 import {
   choosePilotShift, finishStatistics, trainingCoefficients, inferenceCoefficients,
   updateRunningStatistics, trainingGradientCoefficients, inferenceParameterGradients,
   accumulateParameterGradients,
 } from "./channel";
 import {
-  SUM_A, SUM_B, SHIFT, SCALE, OFFSET, DX_DY, DX_X, DX_CONST, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET, ZERO,
+  SUM_A, SUM_B, SHIFT, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET, ZERO, PILOT, MEAN, COEF_A, COEF_B, COEF_C,
   f64Slot, f32Slot,
 } from "./workspace";
 
@@ -45,10 +45,10 @@ export function workspaceInit(C: i32, ws: usize): void {
   memory.fill(ws, 0, f32Slot(0, C, ZERO + 1));
 }
 
-/** Batch mean and biased variance per channel into the workspace (MEAN, MEAN_OFFSET, VARIANCE, SHIFT). */
+/** Batch mean and biased variance per channel into the workspace (MEAN, VARIANCE). */
 export function batchStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
-  choosePilotShift(x, C, S, channelsLast, ws);
-  reduceStatistics(x, N, C, S, channelsLast, f32Slot(ws, C, SHIFT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
+  choosePilotShift(x, N, C, S, channelsLast, ws);
+  reduceStatistics(x, N, C, S, channelsLast, f32Slot(ws, C, PILOT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
   finishStatistics(x, N, C, S, channelsLast, ws);
 }
 
@@ -59,7 +59,7 @@ export function batchStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: 
 export function trainForward(x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool, weight: usize, bias: usize, eps: f64, ws: usize): void {
   batchStatistics(x, N, C, S, channelsLast, ws);
   trainingCoefficients(C, weight, bias, eps, ws);
-  applyAffine(x, y, N, C, S, channelsLast, f32Slot(ws, C, SHIFT), f32Slot(ws, C, SCALE), f32Slot(ws, C, OFFSET));
+  applyTrainingAffine(x, y, N, C, S, channelsLast, f64Slot(ws, C, MEAN), f64Slot(ws, C, COEF_A), f64Slot(ws, C, COEF_C));
 }
 
 /** Folds the last batch statistics into running mean and variance (float32 arrays of C). */
@@ -83,10 +83,9 @@ export function evalForward(x: usize, y: usize, N: i32, C: i32, S: i32, channels
  * added to the float32 gradients weightGrad, biasGrad.
  */
 export function trainBackward(x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, channelsLast: bool, weight: usize, weightGrad: usize, biasGrad: usize, ws: usize): void {
-  const shift = f32Slot(ws, C, SHIFT);
-  reduceGradient(x, dy, N, C, S, channelsLast, shift, f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
+  reduceGradient(x, dy, N, C, S, channelsLast, f32Slot(ws, C, SHIFT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
   trainingGradientCoefficients(C, <f64>N * S, weight, ws);
-  applyGradient(x, dy, dx, N, C, S, channelsLast, shift, f32Slot(ws, C, DX_DY), f32Slot(ws, C, DX_X), f32Slot(ws, C, DX_CONST));
+  applyTrainingGradient(x, dy, dx, N, C, S, channelsLast, f64Slot(ws, C, MEAN), f64Slot(ws, C, COEF_A), f64Slot(ws, C, COEF_B), f64Slot(ws, C, COEF_C));
   accumulateParameterGradients(C, weightGrad, biasGrad, ws);
 }
 

@@ -4,29 +4,28 @@
 //   [f64 slots: F64_SLOTS arrays of Cp doubles][f32 slots: F32_SLOTS arrays of Cp floats]
 
 // float64 per-channel arrays
-export const MEAN: i32 = 0;        // batch mean (shift + meanOffset)
-export const MEAN_OFFSET: i32 = 1; // batch mean minus the channel's shift
+export const MEAN: i32 = 0;        // batch mean
+export const MEAN_OFFSET: i32 = 1; // batch mean minus the channel's SHIFT
 export const VARIANCE: i32 = 2;    // biased batch variance
-export const INV_STD: i32 = 3;     // 1 / sqrt(variance + eps) of the last training forward
+export const INV_STD: i32 = 3;     // 1 / sqrt(variance + eps) of the last training forward (0 when both are 0)
 export const SUM_A: i32 = 4;       // reduction outputs
 export const SUM_B: i32 = 5;
 export const GRAD_WEIGHT: i32 = 6; // dgamma of the last backward
 export const GRAD_BIAS: i32 = 7;   // dbeta of the last backward
 export const EVAL_INV_STD: i32 = 8;
-export const F64_SLOTS: i32 = 9;
+export const COEF_A: i32 = 9;      // training passes: y = (x - mean) * A + C; dx = (dy * A + (x - mean) * B) + C
+export const COEF_B: i32 = 10;
+export const COEF_C: i32 = 11;
+export const F64_SLOTS: i32 = 12;
 
 // float32 per-channel arrays
-export const SHIFT: i32 = 0;       // value subtracted before scaling (training: a pilot sample of the channel)
-export const SCALE: i32 = 1;
-export const OFFSET: i32 = 2;
-export const DX_DY: i32 = 3;       // dx = dy * DX_DY + (x - SHIFT) * DX_X + DX_CONST
-export const DX_X: i32 = 4;
-export const DX_CONST: i32 = 5;
-export const EVAL_SHIFT: i32 = 6;  // cached inference coefficients
-export const EVAL_SCALE: i32 = 7;
-export const EVAL_OFFSET: i32 = 8;
-export const ZERO: i32 = 9;        // all zeros, for "no shift / no offset"
-export const F32_SLOTS: i32 = 10;
+export const SHIFT: i32 = 0;       // training: float32(mean), the backward reduction's shift
+export const EVAL_SHIFT: i32 = 1;  // cached inference coefficients: y = (x - shift) * scale + offset
+export const EVAL_SCALE: i32 = 2;
+export const EVAL_OFFSET: i32 = 3;
+export const ZERO: i32 = 4;        // all zeros, for "no shift / no offset"
+export const PILOT: i32 = 5;       // the statistics reduction's shift: median of three samples of the channel
+export const F32_SLOTS: i32 = 6;
 
 @inline function paddedChannels(channels: i32): usize {
   return (<usize>channels + 3) & ~(<usize>3);

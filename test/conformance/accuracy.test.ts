@@ -42,71 +42,7 @@ interface Case {
   roundingError: Record<Output, number | null>;
 }
 
-/**
- * KNOWN_FAILING: the (case, output) pairs today's kernels miss the bar on
- * (the same pairs in the SIMD and scalar builds; see the issue's Numerics
- * section), one case per line with its failing outputs. Only these exact pairs
- * are not asserted; they are still measured and printed. Empty it when the
- * kernels land.
- */
-const KNOWN_FAILING: ReadonlyArray<readonly [string, readonly Output[]]> = [
-  ["ordinary 48x5 channels-first", ["variance", "dx"]],
-  ["ordinary 64x3 channels-first", ["variance", "runningVar", "dweight"]],
-  ["ordinary 3x4x13 channels-first", ["mean", "dweight", "dbias"]],
-  ["ordinary 2x3x700 channels-first", ["y", "variance", "dweight"]],
-  ["ordinary 2x3x5x6 channels-first", ["y", "variance", "dbias"]],
-  ["ordinary 3x2x7x9 channels-first", ["y", "variance", "dweight", "dbias"]],
-  ["ordinary 4x3x32x32 channels-first", ["y", "mean"]],
-  ["ordinary 2x3x3x4x5 channels-first", ["y"]],
-  ["ordinary 2x2x4x8x8 channels-first", ["y", "dx"]],
-  ["ordinary 5x2x1x13 channels-first", ["y", "variance", "runningMean", "dweight"]],
-  ["ordinary, eps 1e-3 8x4x6x6 channels-first", ["y", "dweight"]],
-  ["offset 1e4, unit spread 4x3x16x16 channels-first", ["variance"]],
-  ["offset 1e6, unit spread 5x3x9 channels-first", ["dbias"]],
-  ["first sample an outlier (1e3 sigma) 5x3x9 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
-  ["first sample an outlier (1e3 sigma) 48x4 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
-  ["first sample an outlier (1e3 sigma) 2x3x5x6 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
-  ["first sample an outlier (1e3 sigma) 2x2x2x4x4 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
-  ["first sample an outlier (1e3 sigma) 31x2x1x1 channels-first", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
-  ["first sample an outlier on offset 1e4 4x3x13 channels-first", ["y", "variance", "runningVar", "dbias"]],
-  ["tiny spread (std 1e-3) on offset 1e4 4x3x16x16 channels-first", ["dbias"]],
-  ["tiny spread (std 1e-20) at zero, eps 0 4x3x8x8 channels-first", ["dx", "dbias"]],
-  ["tiny spread (std 1e-20) at zero, eps 1e-40 (denormal) 4x3x8x8 channels-first", ["dx", "dbias"]],
-  ["near float32 max (offset 3e38, std 1e37) 4x3x8x8 channels-first", ["dx", "dweight"]],
-  ["near float32 max (mean 0, std 1e38) 4x3x8x8 channels-first", ["y", "dx", "dweight"]],
-  ["near float32 max, small batch 6x2x7 channels-first", ["dx", "dweight"]],
-  ["constant channels, eps 0 4x3x8x8 channels-first", ["y", "mean", "dx", "dweight"]],
-  ["constant channels, eps 1.4e-45 (least denormal) 4x3x5x7 channels-first", ["mean", "runningMean"]],
-  ["constant channels, eps 1e-5 6x3x11 channels-first", ["dbias"]],
-  ["mixed per-channel scales 4x4x16x16 channels-first", ["variance", "runningVar"]],
-  ["mixed per-channel scales, small batch 3x4x17 channels-first", ["variance", "runningVar", "dx", "dweight", "dbias"]],
-  ["ordinary 48x5 channels-last", ["variance", "dx"]],
-  ["ordinary 64x3 channels-last", ["variance", "runningVar", "dweight"]],
-  ["ordinary 3x4x13 channels-last", ["variance"]],
-  ["ordinary 2x3x700 channels-last", ["dweight"]],
-  ["ordinary 2x3x5x6 channels-last", ["variance", "runningVar", "dx", "dweight", "dbias"]],
-  ["ordinary 2x3x3x4x5 channels-last", ["variance", "dweight", "dbias"]],
-  ["ordinary 2x2x4x8x8 channels-last", ["y", "dx"]],
-  ["ordinary 5x2x1x13 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dweight"]],
-  ["offset 1e4, unit spread 5x3x9 channels-last", ["runningVar"]],
-  ["offset 1e6, unit spread 5x3x9 channels-last", ["dbias"]],
-  ["first sample an outlier (1e3 sigma) 5x3x9 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
-  ["first sample an outlier (1e3 sigma) 48x4 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
-  ["first sample an outlier (1e3 sigma) 2x3x5x6 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
-  ["first sample an outlier (1e3 sigma) 2x2x2x4x4 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight"]],
-  ["first sample an outlier (1e3 sigma) 31x2x1x1 channels-last", ["y", "mean", "variance", "runningMean", "runningVar", "dx", "dweight", "dbias"]],
-  ["first sample an outlier on offset 1e4 4x3x13 channels-last", ["y", "variance", "runningVar"]],
-  ["tiny spread (std 1e-20) at zero, eps 0 4x3x8x8 channels-last", ["dx"]],
-  ["tiny spread (std 1e-20) at zero, eps 1e-40 (denormal) 4x3x8x8 channels-last", ["dx"]],
-  ["near float32 max (mean 0, std 1e38) 4x3x8x8 channels-last", ["y", "dx", "dweight"]],
-  ["near float32 max, small batch 6x2x7 channels-last", ["dx", "dweight", "dbias"]],
-  ["constant channels, eps 0 4x3x8x8 channels-last", ["y", "dx", "dweight"]],
-  ["constant channels, eps 1.4e-45 (least denormal) 4x3x5x7 channels-last", ["runningVar"]],
-  ["mixed per-channel scales, small batch 3x4x17 channels-last", ["variance", "runningVar", "dweight"]],
-];
-
 const cases = (fixtures as unknown as { cases: Case[] }).cases;
-const knownFailing = new Set(KNOWN_FAILING.flatMap(([name, outputs]) => outputs.map((output) => `${name} | ${output}`)));
 
 interface Measured {
   error: number;
@@ -184,7 +120,7 @@ const orInfinity = (v: number | null): number => (v === null ? Number.POSITIVE_I
 /** NaN is our marker for a non-finite output (see measure). */
 const show = (v: number): string => (Number.isNaN(v) ? "non-finite output" : Number.isFinite(v) ? v.toExponential(2) : "inf");
 
-interface Row { name: string; family: Family; output: Output; ours: number; torch: number; bound: number; known: boolean }
+interface Row { name: string; family: Family; output: Output; ours: number; torch: number; bound: number }
 const rows: Row[] = [];
 
 describe("accuracy bar: ours <= max(torch float32, float32 rounding of the exact result), per output", () => {
@@ -197,7 +133,6 @@ describe("accuracy bar: ours <= max(torch float32, float32 rounding of the exact
       }
     }
     expect(cases.some((c) => c.eps === 0)).toBe(true);
-    for (const [name] of KNOWN_FAILING) expect(cases.some((c) => c.name === name), `known-failing entry "${name}" names no case`).toBe(true);
   });
 
   it.each(cases.map((c) => [c.name, c] as const))("%s", (_name, fixture) => {
@@ -208,9 +143,7 @@ describe("accuracy bar: ours <= max(torch float32, float32 rounding of the exact
       const rounding = orInfinity(fixture.roundingError[output]);
       const bound = Math.max(torch, rounding);
       const measured = ours[output];
-      const known = knownFailing.has(`${fixture.name} | ${output}`);
-      rows.push({ name: fixture.name, family: fixture.family, output, ours: measured.error, torch, bound, known });
-      if (known) continue;
+      rows.push({ name: fixture.name, family: fixture.family, output, ours: measured.error, torch, bound });
       if (!(measured.error <= bound)) {
         failures.push(`${fixture.name}, ${output}: ours ${show(measured.error)} > bound ${show(bound)} (torch float32 ${fixture.torchError[output] === null ? "non-finite" : show(torch)}, float32 rounding ${fixture.roundingError[output] === null ? "overflows" : show(rounding)}); ${measured.detail}`);
       }
@@ -243,8 +176,6 @@ describe("accuracy bar: ours <= max(torch float32, float32 rounding of the exact
       }
       lines.push(`| ${output} | ${cells.join(" | ")} | ${failing.join(", ")} |`);
     }
-    const stale = rows.filter((r) => r.known && r.ours <= r.bound).map((r) => `${r.name} | ${r.output}`);
-    if (stale.length > 0) lines.push(`known-failing pairs that pass in this build: ${stale.join("; ")}`);
     console.log(lines.join("\n"));
   });
 });
