@@ -237,11 +237,12 @@ export class BatchNorm {
     const C = this.numFeatures;
     const needGrads = this.affine && this.#weightGrad === null;
     // Both gradient buffers or neither: a failure leaves them null, and a later backward tries again.
-    const [dx, newWeightGrad, newBiasGrad] = allocateAll<Tensor | null>([
-      () => given ?? zerosFor(saved.x.shape, saved.x.layout, "out"),
+    const [made, newWeightGrad, newBiasGrad] = allocateAll<Tensor | null>([
+      () => (given ? null : zerosFor(saved.x.shape, saved.x.layout, "out")),
       () => (needGrads ? zerosFor([C], undefined, "this.weightGrad") : null),
       () => (needGrads ? zerosFor([C], undefined, "this.biasGrad") : null),
-    ]) as [Tensor, Tensor | null, Tensor | null];
+    ]) as [Tensor | null, Tensor | null, Tensor | null];
+    const dx = given ?? made!;
     if (needGrads) {
       this.#weightGrad = newWeightGrad;
       this.#biasGrad = newBiasGrad;

@@ -57,6 +57,7 @@ export type RunningVariance = (typeof RUNNING_VARIANCES)[number];
 /**
  * Runs `makers` in order and returns what they made; when one throws (out of
  * memory), disposes the ones already made and rethrows, so nothing is held.
+ * Makers must only create: a caller-given tensor is never passed through here.
  */
 export function allocateAll<T extends { dispose(): void } | null>(makers: readonly (() => T)[]): T[] {
   const made: T[] = [];
@@ -191,15 +192,16 @@ export function batchNormTrain(x: Tensor, options?: TrainOptions): { y: Tensor; 
     fail("ERR_ARGUMENT", runningMean === null ? "options.runningMean" : "options.runningVar", "runningMean and runningVar go together: give both or neither");
   }
   if (runningMean !== null && runningMean === runningVar) fail("ERR_ARGUMENT", "options.runningVar", "must be a different tensor from options.runningMean");
-  const momentum = checkMomentum(o.momentum ?? 0.1, "options.momentum", false)!;
+  const momentum = checkMomentum(o.momentum === undefined ? 0.1 : o.momentum, "options.momentum", false)!;
   const runningVariance = readChoice(o.runningVariance, "options.runningVariance", RUNNING_VARIANCES, "unbiased");
   checkBatchSize(geometry, "x");
   const out = checkOutput(o.out, x, layout, "options.out", "x");
   const k = kernels();
-  const [y, workspace] = allocateAll<Tensor | ChannelWorkspace>([
-    () => out ?? zerosFor(x.shape, x.layout, "options.out"),
+  const [made, workspace] = allocateAll<Tensor | ChannelWorkspace | null>([
+    () => (out ? null : zerosFor(x.shape, x.layout, "options.out")),
     () => new ChannelWorkspace(k, C, "x", "savedStatistics"),
-  ]) as [Tensor, ChannelWorkspace];
+  ]) as [Tensor | null, ChannelWorkspace];
+  const y = out ?? made!;
   const { N, S, channelsLast, count } = geometry;
   if (count === 0) {
     markEmptyStatistics(workspace); // torch: empty output, running statistics unchanged
@@ -239,10 +241,11 @@ export function batchNormEval(x: Tensor, runningMean: Tensor, runningVar: Tensor
   const bias = optionalPerChannel(o.bias, C, "options.bias");
   const out = checkOutput(o.out, x, layout, "options.out", "x");
   const k = kernels();
-  const [y, workspace] = allocateAll<Tensor | ChannelWorkspace>([
-    () => out ?? zerosFor(x.shape, x.layout, "options.out"),
+  const [made, workspace] = allocateAll<Tensor | ChannelWorkspace | null>([
+    () => (out ? null : zerosFor(x.shape, x.layout, "options.out")),
     () => new ChannelWorkspace(k, C, "x"),
-  ]) as [Tensor, ChannelWorkspace];
+  ]) as [Tensor | null, ChannelWorkspace];
+  const y = out ?? made!;
   const { N, S, channelsLast, count } = geometry;
   if (count > 0) {
     k.evalPrepare(C, mean.byteOffset, variance.byteOffset, ptrOf(weight), ptrOf(bias), eps, workspace.ptr);
@@ -279,11 +282,12 @@ export function batchNormBackward(dy: Tensor, saved: SavedBatchStatistics, optio
   const wantParameters = readFlag(o.parameterGradients, "options.parameterGradients", state.weight !== null);
   const out = checkOutput(o.out, state.x, state.layout, "options.out", "the forward input");
   const { N, C, S, channelsLast, count } = state.geometry;
-  const [dx, weightGrad, biasGrad] = allocateAll<Tensor | null>([
-    () => out ?? zerosFor(state.x.shape, state.x.layout, "options.out"),
+  const [made, weightGrad, biasGrad] = allocateAll<Tensor | null>([
+    () => (out ? null : zerosFor(state.x.shape, state.x.layout, "options.out")),
     () => (wantParameters ? zerosFor([C], undefined, "weightGrad") : null),
     () => (wantParameters ? zerosFor([C], undefined, "biasGrad") : null),
-  ]) as [Tensor, Tensor | null, Tensor | null];
+  ]) as [Tensor | null, Tensor | null, Tensor | null];
+  const dx = out ?? made!;
   if (count > 0) {
     kernels().trainBackward(state.x.byteOffset, gradient.byteOffset, dx.byteOffset, N, C, S, channelsLast, ptrOf(state.weight), ptrOf(weightGrad), ptrOf(biasGrad), state.workspace.ptr);
   }
