@@ -1,8 +1,14 @@
-// Memory ownership: results stay right across memory growth, and a steady
-// training loop neither grows wasm memory nor leaks tensors.
+// Memory ownership: results stay right across memory growth, a steady
+// training loop neither grows wasm memory nor leaks tensors, every allocation
+// is accounted for, out of memory is a typed error that leaves nothing behind,
+// and guard bytes catch writes outside a block.
 import { beforeAll, describe, expect, it } from "vitest";
-import { BatchNorm, Tensor, batchNormTrain, init, liveTensorCount, wasmMemoryBytes } from "../../src/index.ts";
+import {
+  BatchNorm, SavedBatchStatistics, Tensor, batchNormBackward, batchNormTrain, checkGuardBytes, enableGuardBytes, init,
+  liveTensorCount, memoryStats, setMemoryLimit, wasmMemoryBytes, MAX_TENSOR_ELEMENTS,
+} from "../../src/index.ts";
 import { testBuild } from "../support/build.ts";
+import { caughtError } from "../support/errors.ts";
 import { normalArray, seededRandom } from "../support/random.ts";
 
 beforeAll(async () => {
@@ -80,5 +86,150 @@ describe("wasm memory", () => {
     }
     expect(liveTensorCount()).toBe(live);
     x.dispose();
+  });
+});
+
+
+describe("accounting and limits", () => {
+  it("memoryStats counts every tensor, workspace and saved-statistics block the library holds", () => {
+    const before = memoryStats();
+    const bn = new BatchNorm(5);
+    const layer = memoryStats();
+    expect(layer.tensors - before.tensors).toBe(4); // weight, bias, running mean, running var
+    expect(layer.workspaces - before.workspaces).toBe(1);
+    expect(layer.bytes - before.bytes).toBeGreaterThan(4 * 5 * 4);
+    const x = Tensor.zeros([2, 5, 3]);
+    const { y, saved } = batchNormTrain(x);
+    const withSaved = memoryStats();
+    expect(withSaved.savedStatistics - before.savedStatistics).toBe(1);
+    expect(withSaved.tensors - before.tensors).toBe(6);
+    expect(liveTensorCount()).toBe(withSaved.tensors);
+    for (const t of [x, y, saved, bn]) t.dispose();
+    expect({ ...memoryStats(), wasmMemoryBytes: 0 }).toEqual({ ...before, wasmMemoryBytes: 0 });
+  });
+
+  it("out of memory is ERR_OUT_OF_MEMORY naming the argument and the bytes, with nothing held", () => {
+    const before = memoryStats();
+    setMemoryLimit(before.bytes + 100);
+    try {
+      const error = caughtError(() => Tensor.zeros([8, 8]));
+      expect(error).toMatchObject({ code: "ERR_OUT_OF_MEMORY", argument: "shape" });
+      expect(error.message).toContain("256 bytes");
+      expect(caughtError(() => new BatchNorm(64)).code).toBe("ERR_OUT_OF_MEMORY");
+      const small = Tensor.zeros([5]); // 20 bytes fit
+      small.dispose();
+    } finally {
+      setMemoryLimit(null);
+    }
+    expect(memoryStats()).toEqual(before);
+  });
+
+  it("a first backward whose gradient allocation fails leaves both gradients unset; a later backward creates them", () => {
+    const bn = new BatchNorm(3);
+    const x = Tensor.from(Float32Array.from({ length: 30 }, (_, i) => Math.sin(i)), [2, 3, 5]);
+    const dy = Tensor.from(Float32Array.from({ length: 30 }, (_, i) => Math.cos(i)), [2, 3, 5]);
+    const dx = Tensor.zeros([2, 3, 5]);
+    bn.forward(x).dispose();
+    setMemoryLimit(memoryStats().bytes + 12); // the weight gradient fits, the bias gradient does not
+    try {
+      expect(caughtError(() => bn.backward(dy, dx))).toMatchObject({ code: "ERR_OUT_OF_MEMORY", argument: "this.biasGrad" });
+    } finally {
+      setMemoryLimit(null);
+    }
+    expect(bn.weightGrad).toBeNull();
+    expect(bn.biasGrad).toBeNull();
+    bn.backward(dy, dx); // the pending forward is still there
+    expect(bn.weightGrad).not.toBeNull();
+    expect(bn.biasGrad!.toFloat32Array().some((v) => v !== 0)).toBe(true);
+    for (const t of [x, dy, dx, bn]) t.dispose();
+  });
+
+  it("sizes are bounded before allocating", () => {
+    const live = liveTensorCount();
+    for (const shape of [[2 ** 31], [65536, 32768], [MAX_TENSOR_ELEMENTS + 1]]) {
+      expect(caughtError(() => Tensor.zeros(shape)).code).toBe("ERR_SHAPE");
+    }
+    expect(caughtError(() => new BatchNorm(38_000_000))).toMatchObject({ code: "ERR_ARGUMENT", argument: "numFeatures" });
+    expect(liveTensorCount()).toBe(live);
+  });
+
+  it("reads each user value once: a proxy or getter cannot show the check one value and the write another", () => {
+    let reads = 0;
+    const values = [1, 2, 3];
+    const proxy = new Proxy(values, { get: (target, key, receiver) => { if (key !== "length") reads++; return Reflect.get(target, key, receiver); } });
+    const t = Tensor.from(proxy, [3]);
+    expect(reads).toBe(3);
+    let flips = 0;
+    const state = {
+      weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], num_batches_tracked: 1,
+      get running_var() { return flips++ === 0 ? [2, 2, 2] : [1, 2n, 3]; },
+    };
+    const bn = new BatchNorm(3);
+    bn.loadStateDict(state as never);
+    expect(flips).toBe(1);
+    expect(Array.from(bn.runningVar!.toFloat32Array())).toEqual([2, 2, 2]);
+    t.dispose();
+    bn.dispose();
+  });
+});
+
+describe("saved statistics cannot be forged", () => {
+  it("a prototype object, a plain object or a direct constructor call is refused; a disposed handle refuses reads", () => {
+    const x = Tensor.from(Float32Array.from({ length: 12 }, (_, i) => i), [4, 3]);
+    const dy = Tensor.zeros([4, 3]);
+    expect(caughtError(() => batchNormBackward(dy, Object.create(SavedBatchStatistics.prototype))).code).toBe("ERR_ARGUMENT");
+    expect(Object.create(SavedBatchStatistics.prototype) instanceof SavedBatchStatistics).toBe(true); // why instanceof is not the check
+    const { y, saved } = batchNormTrain(x);
+    expect(() => { (saved as unknown as { mean: unknown }).mean = new Float64Array(3); }).toThrow(TypeError);
+    saved.dispose();
+    expect(caughtError(() => saved.mean)).toMatchObject({ code: "ERR_DISPOSED", argument: "saved.mean" });
+    expect(caughtError(() => batchNormBackward(dy, saved)).code).toBe("ERR_DISPOSED");
+    for (const t of [x, dy, y]) t.dispose();
+  });
+});
+
+describe("guard bytes", () => {
+  it("report a write past a block, and work with blocks made before the switch", () => {
+    const unguarded = Tensor.zeros([3]);
+    enableGuardBytes(true);
+    try {
+      const t = Tensor.zeros([5]);
+      expect(checkGuardBytes()).toEqual([]);
+      const bytes = new Uint8Array(t.view().buffer);
+      const end = t.byteOffset + 5 * 4;
+      const saved = bytes[end + 3];
+      bytes[end + 3] ^= 0xff;
+      const report = checkGuardBytes();
+      expect(report.length).toBe(1);
+      expect(report[0]).toContain("after");
+      bytes[end + 3] = saved;
+      expect(checkGuardBytes()).toEqual([]);
+      bytes[t.byteOffset - 1] ^= 0xff;
+      expect(checkGuardBytes()[0]).toContain("before");
+      bytes[t.byteOffset - 1] ^= 0xff;
+      t.dispose();
+    } finally {
+      enableGuardBytes(false);
+    }
+    unguarded.dispose();
+    expect(checkGuardBytes()).toEqual([]);
+  });
+});
+
+describe("dropped objects", () => {
+  it("are freed by the garbage collector when the engine exposes one", async () => {
+    const collect = (globalThis as { gc?: () => void }).gc ?? (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc.bind(null, true);
+    const live = liveTensorCount();
+    (() => {
+      for (let i = 0; i < 200; i++) Tensor.zeros([16]);
+    })();
+    expect(liveTensorCount()).toBe(live + 200);
+    if (collect === undefined) return; // nothing to force a collection with in this engine; the registry still runs when it collects
+    for (let round = 0; round < 10 && liveTensorCount() > live; round++) {
+      collect();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // A conservative collector (JavaScriptCore) may keep a few alive from stale stack words.
+    expect(liveTensorCount()).toBeLessThan(live + 200);
   });
 });
