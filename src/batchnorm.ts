@@ -237,15 +237,18 @@ export class BatchNorm {
     const C = this.numFeatures;
     const needGrads = this.affine && this.#weightGrad === null;
     // Both gradient buffers or neither: a failure leaves them null, and a later backward tries again.
-    const [made, newWeightGrad, newBiasGrad] = allocateAll<Tensor | null>([
-      () => (given ? null : zerosFor(saved.x.shape, saved.x.layout, "out")),
-      () => (needGrads ? zerosFor([C], undefined, "this.weightGrad") : null),
-      () => (needGrads ? zerosFor([C], undefined, "this.biasGrad") : null),
-    ]) as [Tensor | null, Tensor | null, Tensor | null];
-    const dx = given ?? made!;
-    if (needGrads) {
-      this.#weightGrad = newWeightGrad;
-      this.#biasGrad = newBiasGrad;
+    let dx = given;
+    if (dx === undefined || needGrads) {
+      const [made, newWeightGrad, newBiasGrad] = allocateAll<Tensor | null>([
+        () => (given ? null : zerosFor(saved.x.shape, saved.x.layout, "out")),
+        () => (needGrads ? zerosFor([C], undefined, "this.weightGrad") : null),
+        () => (needGrads ? zerosFor([C], undefined, "this.biasGrad") : null),
+      ]) as [Tensor | null, Tensor | null, Tensor | null];
+      dx = given ?? made!;
+      if (needGrads) {
+        this.#weightGrad = newWeightGrad;
+        this.#biasGrad = newBiasGrad;
+      }
     }
     const k = kernels();
     const { N, S, channelsLast, count } = saved.geometry;
@@ -373,13 +376,19 @@ export class BatchNorm {
 
   /** The layer's own tensors can be disposed through their getters; refuse before using a disposed one. */
   #assertOwnLive(runningStatistics: boolean, gradients: boolean): void {
-    const owned: [string, Tensor | null][] = [["weight", this.#weight], ["bias", this.#bias]];
-    if (runningStatistics) owned.push(["runningMean", this.#runningMean], ["runningVar", this.#runningVar]);
-    if (gradients) owned.push(["weightGrad", this.#weightGrad], ["biasGrad", this.#biasGrad]);
-    for (const [name, t] of owned) {
-      if (t?.disposed) fail("ERR_DISPOSED", `this.${name}`, `the layer's ${name} was disposed (through bn.${name}.dispose()); the layer cannot use it`);
+    // Plain checks, no arrays: this runs on every forward and backward.
+    ownLive(this.#weight, "weight");
+    ownLive(this.#bias, "bias");
+    if (runningStatistics) {
+      ownLive(this.#runningMean, "runningMean");
+      ownLive(this.#runningVar, "runningVar");
+    }
+    if (gradients) {
+      ownLive(this.#weightGrad, "weightGrad");
+      ownLive(this.#biasGrad, "biasGrad");
     }
   }
+
 
   #checkInput(x: Tensor, argument: string): Geometry {
     this.checkRank(x.shape.length, argument);
@@ -449,6 +458,10 @@ export class BatchNorm {
     kernels().evalPrepare(this.numFeatures, this.#runningMean!.byteOffset, this.#runningVar!.byteOffset, this.#ptr(this.#weight), this.#ptr(this.#bias), this.eps, this.#workspace.ptr);
     versions.set([weight, bias, mean, variance]);
   }
+}
+
+function ownLive(t: Tensor | null, name: string): void {
+  if (t?.disposed) fail("ERR_DISPOSED", `this.${name}`, `the layer's ${name} was disposed (through bn.${name}.dispose()); the layer cannot use it`);
 }
 
 function readBatchCount(value: unknown, argument: string): number {

@@ -70,7 +70,8 @@ export function geometryOf(x: Tensor, layout: Layout, argument: string): Geometr
   const N = shape[0];
   const C = channelsLastShape ? shape[shape.length - 1] : shape[1];
   if (C === 0 || C > MAX_CHANNELS) fail("ERR_CHANNELS", argument, `must have 1 to ${MAX_CHANNELS} channels, got ${C} ([${shape.join(", ")}])`);
-  const S = sizeOf(channelsLastShape ? shape.slice(1, -1) : shape.slice(2));
+  let S = 1; // product of the spatial sizes, without slicing (this runs on every call)
+  for (let i = channelsLastShape ? 1 : 2, end = channelsLastShape ? shape.length - 1 : shape.length; i < end; i++) S *= shape[i];
   return { N, C, S, count: N * S, channelsLast: channelsLastShape || S === 1 };
 }
 

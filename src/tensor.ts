@@ -148,7 +148,7 @@ export class Tensor {
    * Every value is checked first; a rejected call writes nothing.
    */
   set(data: ArrayLike<number>): this {
-    this.assertLive("this");
+    this.assertLive("tensor");
     // A genuine Float32Array is copied by the engine without running user code; anything else is staged.
     const values = genuineFloat32Array(data) ?? stageValues(data, "data", false).values;
     const length = typedLength(values);

@@ -36,6 +36,7 @@ export class ChannelWorkspace {
   readonly channels: number;
   readonly kernels: Kernels;
   #ptr: number;
+  #f64Offsets = new Map<number, number>();
 
   /** Allocates and clears a workspace; throws ERR_CHANNELS or ERR_OUT_OF_MEMORY (naming `argument`) with nothing held. */
   constructor(kernels: Kernels, channels: number, argument: string, kind: AllocationKind = "workspace") {
@@ -61,8 +62,9 @@ export class ChannelWorkspace {
 
   /** A view of float64 slot `slot`, valid until the next allocation. */
   viewF64(slot: number): Float64Array {
-    const offset = this.#ptr + this.kernels.workspaceF64Offset(this.channels, slot);
-    return new Float64Array(this.kernels.memory.buffer, offset, this.channels);
+    let offset = this.#f64Offsets.get(slot);
+    if (offset === undefined) this.#f64Offsets.set(slot, (offset = this.kernels.workspaceF64Offset(this.channels, slot)));
+    return new Float64Array(this.kernels.memory.buffer, this.#ptr + offset, this.channels);
   }
 
   dispose(): void {

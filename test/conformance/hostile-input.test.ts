@@ -329,7 +329,7 @@ cases.push(...badData("set", (world, data) => world.bn.weight!.set(data as numbe
 add("set", [
   ["too few values", "ERR_LENGTH", "data", (w) => w.w.set([1, 2])],
   ["too many values", "ERR_LENGTH", "data", (w) => w.w.set(new Float32Array(4))],
-  ["a disposed tensor", "ERR_DISPOSED", "this", (w) => w.extra[0].set([1])],
+  ["a disposed tensor", "ERR_DISPOSED", "tensor", (w) => w.extra[0].set([1])],
 ].map(([name, code, argument, call]) => [name, code, argument, call, name === "a disposed tensor" ? (w: World) => {
   w.extra.push(Tensor.zeros([1]));
   w.extra[0].dispose();
@@ -575,16 +575,21 @@ add("setMemoryLimit", [
 interface OomCase { entry: string; call: (w: World) => unknown; setup?: (w: World) => void; world?: WorldOptions; twin?: boolean; arguments: string[] }
 const oom: OomCase[] = [
   { entry: "Tensor.from", call: () => Tensor.from([[1, 2], [3, 4]]), arguments: ["data"] },
+  { entry: "Tensor.from", call: () => Tensor.from(new Float64Array(40), [4, 10], "channels-last"), arguments: ["data"] },
   { entry: "Tensor.zeros", call: () => Tensor.zeros([64, 64]), arguments: ["shape"] },
   { entry: "BatchNorm constructor", call: () => new BatchNorm(C), arguments: ["numFeatures"] },
   { entry: "BatchNorm1d/2d/3d constructors", call: () => new BatchNorm2d(7, { affine: false }), arguments: ["numFeatures"] },
+  { entry: "BatchNorm1d/2d/3d constructors", call: () => new BatchNorm3d(2, { trackRunningStats: false }), arguments: ["numFeatures"] },
   { entry: "forward", call: (w) => w.bn.forward(w.x), arguments: ["out"] },
   { entry: "forward", call: (w) => w.bn.forward(w.x), setup: (w) => both(w, (l) => l.eval()), arguments: ["out"] },
   { entry: "backward", call: (w) => w.bn.backward(w.dy), world: { withGrads: false }, arguments: ["out", "this.weightGrad", "this.biasGrad"] },
   { entry: "backward", call: (w) => w.bn.backward(w.dy, w.extra[0]), setup: (w) => { w.extra.push(Tensor.zeros(SHAPE)); }, world: { withGrads: false }, arguments: ["this.weightGrad", "this.biasGrad"] },
   { entry: "batchNormTrain", call: (w) => batchNormTrain(w.x, { weight: w.w, runningMean: w.rm, runningVar: w.rv }), arguments: ["options.out", "x"] },
+  { entry: "batchNormTrain", call: (w) => batchNormTrain(w.x, { out: w.extra[0] }), setup: (w) => { w.extra.push(Tensor.zeros(SHAPE)); }, arguments: ["x"] },
   { entry: "batchNormEval", call: (w) => batchNormEval(w.x, w.rm, w.rv), arguments: ["options.out", "x"] },
+  { entry: "batchNormEval", call: (w) => batchNormEval(w.x, w.rm, w.rv, { out: w.extra[0] }), setup: (w) => { w.extra.push(Tensor.zeros(SHAPE)); }, arguments: ["x"] },
   { entry: "batchNormBackward", call: (w) => batchNormBackward(w.dy, w.saved), arguments: ["options.out", "weightGrad", "biasGrad"] },
+  { entry: "batchNormBackward", call: (w) => batchNormBackward(w.dy, w.saved, { parameterGradients: false }), arguments: ["options.out"] },
   { entry: "batchStatistics", call: (w) => batchStatistics(w.x), arguments: ["x"] },
 ];
 
