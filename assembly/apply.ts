@@ -1,7 +1,11 @@
 // Element-wise per-channel passes. Every element is computed by the same
-// operations in the same order in both builds, so their bits agree, and every
-// output is canonicalized (WebAssembly leaves the sign and payload of a NaN to
-// the engine).
+// operations in the same order in both builds, so their bits agree. NaN outputs
+// that an operation creates (Inf * 0, Inf - Inf) differ in sign between
+// engines, so every channel whose coefficients allow one (a non-finite
+// coefficient, or a zero scale times an infinite input) has its outputs
+// canonicalized after the pass; elsewhere a NaN output can only be a NaN input
+// carried through, whose bits every engine keeps. (Selecting per element
+// measured 60% slower on the eval stream; summing outputs to detect NaN, 36%.)
 //   affine (inference, float32):   y  = (x - shift[c]) * scale[c] + offset[c]
 //   training, float64, rounded once:
 //                           y  = (x - mean[c]) * coefA[c] + coefC[c]
@@ -18,15 +22,50 @@ import { canonicalF32 } from "./channel";
 // Channels-last rows at most this long (in channels) are processed 4 rows at a time.
 const GROUPED_ROWS_MAX_CHANNELS: i32 = 256;
 
-/** The canonical float32 NaN in every NaN lane. */
-@inline function canonical(v: v128): v128 {
-  return v128.bitselect(i32x4.splat(0x7fc00000), v, f32x4.ne(v, v));
-}
-
 /** Two f64x2 halves rounded to one f32x4 (lanes low.0, low.1, high.0, high.1). */
 @inline function demotePair(low: v128, high: v128): v128 {
-  return canonical(v128.shuffle<f32>(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5));
+  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5);
 }
+
+@inline function isFiniteF32(v: f32): bool { return v - v == 0; }
+@inline function isFiniteF64(v: f64): bool { return v - v == 0; }
+
+/** A float32 channel (y = (x - k) * s + t) can create a NaN: a non-finite coefficient, or s = 0 (Inf * 0). */
+@inline function mayCreateNaN(k: f32, s: f32, t: f32): bool {
+  return !(isFiniteF32(k) && isFiniteF32(s) && isFiniteF32(t)) || s == 0;
+}
+
+/** The same for a float64 training channel with coefficients m, a, b, t. */
+@inline function mayCreateNaN64(m: f64, a: f64, b: f64, t: f64): bool {
+  return !(isFiniteF64(m) && isFiniteF64(a) && isFiniteF64(b) && isFiniteF64(t)) || a == 0;
+}
+
+function anyMayCreateNaN(C: i32, shift: usize, scale: usize, offset: usize): bool {
+  for (let c = 0; c < C; c++) {
+    const cb = <usize>c << 2;
+    if (mayCreateNaN(load<f32>(shift + cb), load<f32>(scale + cb), load<f32>(offset + cb))) return true;
+  }
+  return false;
+}
+
+/** coefB may be 0 (none). */
+function anyMayCreateNaN64(C: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize): bool {
+  for (let c = 0; c < C; c++) {
+    const cb = <usize>c << 3;
+    if (mayCreateNaN64(load<f64>(mean + cb), load<f64>(coefA + cb), coefB ? load<f64>(coefB + cb) : 0, load<f64>(coefC + cb))) return true;
+  }
+  return false;
+}
+
+/** Replaces every NaN among `count` float32 values at `ptr` by the canonical NaN. */
+function canonicalizeRun(ptr: usize, count: usize): void {
+  for (let i: usize = 0; i < count; i++) {
+    const p = ptr + (i << 2);
+    store<f32>(p, canonicalF32(load<f32>(p)));
+  }
+}
+
+
 
 @inline function lowHalf(v: v128): v128 { return f64x2.promote_low_f32x4(v); }
 @inline function highHalf(v: v128): v128 { return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)); }
@@ -42,6 +81,10 @@ export function applyAffine(
   else affineChannelsFirst(x, y, N, C, S, shift, scale, offset);
 }
 
+@inline function affineLanes(v: v128, k: v128, s: v128, t: v128): v128 {
+  return f32x4.add(f32x4.mul(f32x4.sub(v, k), s), t);
+}
+
 @inline
 function affineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32, shift: usize, scale: usize, offset: usize): void {
   for (let n = 0; n < N; n++) {
@@ -55,20 +98,22 @@ function affineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32, shift: 
         const kv = f32x4.splat(k), sv = f32x4.splat(s), tv = f32x4.splat(t);
         for (; i + 8 <= S; i += 8) {
           const p = px + (<usize>i << 2), q = py + (<usize>i << 2);
-          const v0 = v128.load(p), v1 = v128.load(p, 16);
-          v128.store(q, canonical(f32x4.add(f32x4.mul(f32x4.sub(v0, kv), sv), tv)));
-          v128.store(q, canonical(f32x4.add(f32x4.mul(f32x4.sub(v1, kv), sv), tv)), 16);
+          const y0 = affineLanes(v128.load(p), kv, sv, tv), y1 = affineLanes(v128.load(p, 16), kv, sv, tv);
+          v128.store(q, y0);
+          v128.store(q, y1, 16);
         }
         if (i + 4 <= S) {
-          const p = px + (<usize>i << 2);
-          v128.store(py + (<usize>i << 2), canonical(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p), kv), sv), tv)));
+          const y0 = affineLanes(v128.load(px + (<usize>i << 2)), kv, sv, tv);
+          v128.store(py + (<usize>i << 2), y0);
           i += 4;
         }
       }
       for (; i < S; i++) {
         const b = <usize>i << 2;
-        store<f32>(py + b, canonicalF32((load<f32>(px + b) - k) * s + t));
+        const v = (load<f32>(px + b) - k) * s + t;
+        store<f32>(py + b, v);
       }
+      if (mayCreateNaN(k, s, t)) canonicalizeRun(py, <usize>S);
     }
   }
 }
@@ -87,18 +132,20 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
         const cb = <usize>c << 2;
         const kv = v128.load(shift + cb), sv = v128.load(scale + cb), tv = v128.load(offset + cb);
         const p = x + base + cb, q = y + base + cb;
-        const v0 = v128.load(p), v1 = v128.load(p + rowBytes), v2 = v128.load(p + 2 * rowBytes), v3 = v128.load(p + 3 * rowBytes);
-        v128.store(q, canonical(f32x4.add(f32x4.mul(f32x4.sub(v0, kv), sv), tv)));
-        v128.store(q + rowBytes, canonical(f32x4.add(f32x4.mul(f32x4.sub(v1, kv), sv), tv)));
-        v128.store(q + 2 * rowBytes, canonical(f32x4.add(f32x4.mul(f32x4.sub(v2, kv), sv), tv)));
-        v128.store(q + 3 * rowBytes, canonical(f32x4.add(f32x4.mul(f32x4.sub(v3, kv), sv), tv)));
+        const y0 = affineLanes(v128.load(p), kv, sv, tv), y1 = affineLanes(v128.load(p + rowBytes), kv, sv, tv);
+        const y2 = affineLanes(v128.load(p + 2 * rowBytes), kv, sv, tv), y3 = affineLanes(v128.load(p + 3 * rowBytes), kv, sv, tv);
+        v128.store(q, y0);
+        v128.store(q + rowBytes, y1);
+        v128.store(q + 2 * rowBytes, y2);
+        v128.store(q + 3 * rowBytes, y3);
       }
       for (; c < C; c++) {
         const cb = <usize>c << 2;
         const k = load<f32>(shift + cb), s = load<f32>(scale + cb), t = load<f32>(offset + cb);
         for (let j = 0; j < 4; j++) {
           const e = base + <usize>j * rowBytes + cb;
-          store<f32>(y + e, canonicalF32((load<f32>(x + e) - k) * s + t));
+          const v = (load<f32>(x + e) - k) * s + t;
+          store<f32>(y + e, v);
         }
       }
     }
@@ -109,14 +156,17 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
     if (ASC_FEATURE_SIMD) {
       for (; c + 4 <= C; c += 4) {
         const cb = <usize>c << 2;
-        v128.store(y + base + cb, canonical(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + base + cb), v128.load(shift + cb)), v128.load(scale + cb)), v128.load(offset + cb))));
+        const y0 = affineLanes(v128.load(x + base + cb), v128.load(shift + cb), v128.load(scale + cb), v128.load(offset + cb));
+        v128.store(y + base + cb, y0);
       }
     }
     for (; c < C; c++) {
       const cb = <usize>c << 2;
-      store<f32>(y + base + cb, canonicalF32((load<f32>(x + base + cb) - load<f32>(shift + cb)) * load<f32>(scale + cb) + load<f32>(offset + cb)));
+      const v = (load<f32>(x + base + cb) - load<f32>(shift + cb)) * load<f32>(scale + cb) + load<f32>(offset + cb);
+      store<f32>(y + base + cb, v);
     }
   }
+  if (anyMayCreateNaN(C, shift, scale, offset)) canonicalizeRun(y, <usize>R * C);
 }
 
 // ---------------------------------------------------------------- training (float64)
@@ -132,8 +182,9 @@ export function applyTrainingAffine(
   else trainingAffineChannelsFirst(x, y, N, C, S, mean, coefA, coefC);
 }
 
-@inline function trainingAffineScalar(x: f32, m: f64, a: f64, t: f64): f32 {
-  return canonicalF32(<f32>((<f64>x - m) * a + t));
+/** (x - m) * a + t for the four lanes of v, rounded once to float32. */
+@inline function trainingAffineLanes(v: v128, m: v128, a: v128, t: v128): v128 {
+  return demotePair(f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v), m), a), t), f64x2.add(f64x2.mul(f64x2.sub(highHalf(v), m), a), t));
 }
 
 @inline
@@ -148,23 +199,22 @@ function trainingAffineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32,
         const mv = f64x2.splat(m), av = f64x2.splat(a), tv = f64x2.splat(t);
         for (; i + 8 <= S; i += 8) {
           const p = px + (<usize>i << 2), q = py + (<usize>i << 2);
-          const v0 = v128.load(p), v1 = v128.load(p, 16);
-          const y0 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v0), mv), av), tv), y1 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v0), mv), av), tv);
-          const y2 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v1), mv), av), tv), y3 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v1), mv), av), tv);
-          v128.store(q, demotePair(y0, y1));
-          v128.store(q, demotePair(y2, y3), 16);
+          const y0 = trainingAffineLanes(v128.load(p), mv, av, tv), y1 = trainingAffineLanes(v128.load(p, 16), mv, av, tv);
+          v128.store(q, y0);
+          v128.store(q, y1, 16);
         }
         if (i + 4 <= S) {
-          const v0 = v128.load(px + (<usize>i << 2));
-          const y0 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v0), mv), av), tv), y1 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v0), mv), av), tv);
-          v128.store(py + (<usize>i << 2), demotePair(y0, y1));
+          const y0 = trainingAffineLanes(v128.load(px + (<usize>i << 2)), mv, av, tv);
+          v128.store(py + (<usize>i << 2), y0);
           i += 4;
         }
       }
       for (; i < S; i++) {
         const b = <usize>i << 2;
-        store<f32>(py + b, trainingAffineScalar(load<f32>(px + b), m, a, t));
+        const v = <f32>((<f64>load<f32>(px + b) - m) * a + t);
+        store<f32>(py + b, v);
       }
+      if (mayCreateNaN64(m, a, 0, t)) canonicalizeRun(py, <usize>S);
     }
   }
 }
@@ -179,16 +229,19 @@ function trainingAffineChannelsLast(x: usize, y: usize, R: i32, C: i32, mean: us
       for (; c + 4 <= C; c += 4) {
         const cb = <usize>c << 2, c8 = <usize>c << 3;
         const v = v128.load(x + base + cb);
-        const y0 = f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v), v128.load(mean + c8)), v128.load(coefA + c8)), v128.load(coefC + c8));
-        const y1 = f64x2.add(f64x2.mul(f64x2.sub(highHalf(v), v128.load(mean + c8, 16)), v128.load(coefA + c8, 16)), v128.load(coefC + c8, 16));
-        v128.store(y + base + cb, demotePair(y0, y1));
+        const y0 = demotePair(
+          f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v), v128.load(mean + c8)), v128.load(coefA + c8)), v128.load(coefC + c8)),
+          f64x2.add(f64x2.mul(f64x2.sub(highHalf(v), v128.load(mean + c8, 16)), v128.load(coefA + c8, 16)), v128.load(coefC + c8, 16)));
+        v128.store(y + base + cb, y0);
       }
     }
     for (; c < C; c++) {
       const cb = <usize>c << 2;
-      store<f32>(y + base + cb, trainingAffineScalar(load<f32>(x + base + cb), f64At(mean, c), f64At(coefA, c), f64At(coefC, c)));
+      const v = <f32>((<f64>load<f32>(x + base + cb) - f64At(mean, c)) * f64At(coefA, c) + f64At(coefC, c));
+      store<f32>(y + base + cb, v);
     }
   }
+  if (anyMayCreateNaN64(C, mean, coefA, 0, coefC)) canonicalizeRun(y, <usize>R * C);
 }
 
 /** dx = (dy * coefA + (x - mean) * coefB) + coefC per channel, in float64, rounded once. */
@@ -201,7 +254,7 @@ export function applyTrainingGradient(
 }
 
 @inline function trainingGradientScalar(x: f32, g: f32, m: f64, a: f64, b: f64, t: f64): f32 {
-  return canonicalF32(<f32>((<f64>g * a + (<f64>x - m) * b) + t));
+  return <f32>((<f64>g * a + (<f64>x - m) * b) + t);
 }
 
 @inline function trainingGradientPair(x: v128, g: v128, m: v128, a: v128, b: v128, t: v128): v128 {
@@ -221,15 +274,16 @@ function trainingGradientChannelsFirst(x: usize, dy: usize, dx: usize, N: i32, C
         for (; i + 4 <= S; i += 4) {
           const e = <usize>i << 2;
           const xv = v128.load(px + e), gv = v128.load(pg + e);
-          const d0 = trainingGradientPair(lowHalf(xv), lowHalf(gv), mv, av, bv, tv);
-          const d1 = trainingGradientPair(highHalf(xv), highHalf(gv), mv, av, bv, tv);
-          v128.store(pd + e, demotePair(d0, d1));
+          const d0 = demotePair(trainingGradientPair(lowHalf(xv), lowHalf(gv), mv, av, bv, tv), trainingGradientPair(highHalf(xv), highHalf(gv), mv, av, bv, tv));
+          v128.store(pd + e, d0);
         }
       }
       for (; i < S; i++) {
         const e = <usize>i << 2;
-        store<f32>(pd + e, trainingGradientScalar(load<f32>(px + e), load<f32>(pg + e), m, a, b, t));
+        const v = trainingGradientScalar(load<f32>(px + e), load<f32>(pg + e), m, a, b, t);
+        store<f32>(pd + e, v);
       }
+      if (mayCreateNaN64(m, a, b, t)) canonicalizeRun(pd, <usize>S);
     }
   }
 }
@@ -244,14 +298,17 @@ function trainingGradientChannelsLast(x: usize, dy: usize, dx: usize, R: i32, C:
       for (; c + 4 <= C; c += 4) {
         const cb = <usize>c << 2, c8 = <usize>c << 3, e = base + cb;
         const xv = v128.load(x + e), gv = v128.load(dy + e);
-        const d0 = trainingGradientPair(lowHalf(xv), lowHalf(gv), v128.load(mean + c8), v128.load(coefA + c8), v128.load(coefB + c8), v128.load(coefC + c8));
-        const d1 = trainingGradientPair(highHalf(xv), highHalf(gv), v128.load(mean + c8, 16), v128.load(coefA + c8, 16), v128.load(coefB + c8, 16), v128.load(coefC + c8, 16));
-        v128.store(dx + e, demotePair(d0, d1));
+        const d0 = demotePair(
+          trainingGradientPair(lowHalf(xv), lowHalf(gv), v128.load(mean + c8), v128.load(coefA + c8), v128.load(coefB + c8), v128.load(coefC + c8)),
+          trainingGradientPair(highHalf(xv), highHalf(gv), v128.load(mean + c8, 16), v128.load(coefA + c8, 16), v128.load(coefB + c8, 16), v128.load(coefC + c8, 16)));
+        v128.store(dx + e, d0);
       }
     }
     for (; c < C; c++) {
       const cb = <usize>c << 2, e = base + cb;
-      store<f32>(dx + e, trainingGradientScalar(load<f32>(x + e), load<f32>(dy + e), f64At(mean, c), f64At(coefA, c), f64At(coefB, c), f64At(coefC, c)));
+      const v = trainingGradientScalar(load<f32>(x + e), load<f32>(dy + e), f64At(mean, c), f64At(coefA, c), f64At(coefB, c), f64At(coefC, c));
+      store<f32>(dx + e, v);
     }
   }
+  if (anyMayCreateNaN64(C, mean, coefA, coefB, coefC)) canonicalizeRun(dx, <usize>R * C);
 }
