@@ -1,5 +1,5 @@
 // The benchmark's shapes and their seeded data.
-import { seededRandom } from "./demo/random.mjs";
+import { seededRandom } from "../shared/random.mjs";
 import { transpose } from "./reference.mjs";
 
 const SHAPES = [

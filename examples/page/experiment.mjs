@@ -2,7 +2,7 @@
 // compute the same numbers: a BatchNorm2d over four channels whose inputs
 // have very different offsets and spreads, trained for a number of steps,
 // then evaluated on a fresh batch with the running statistics.
-import { seededRandom } from "../../bench/demo/random.mjs";
+import { seededRandom } from "../../shared/random.mjs";
 
 export const CHANNELS = [
   { name: "red", mean: 120, std: 30 },

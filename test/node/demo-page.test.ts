@@ -4,10 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as source from "../../src/index.ts";
 import { saveScreenshot, withChromiumPage } from "../support/chromium.ts";
-import { DEFAULT_ARMS } from "../../bench/demo/arms.mjs";
-import { Arm } from "../../bench/demo/experiment.mjs";
-import { loadMnist } from "../../bench/demo/mnist-node.mjs";
-import { startDemoServer } from "../../bench/demo/serve.mjs";
+import { DEFAULT_ARMS } from "../../demo/arms.mjs";
+import { Arm } from "../../demo/experiment.mjs";
+import { loadMnist } from "../../shared/mnist-node.mjs";
+import { startDemoServer } from "../../demo/serve.mjs";
 
 const STEPS = 300, EVERY = 50;
 let server: { url: string; close: () => Promise<void> };

@@ -1,7 +1,7 @@
 // Seeded generators, so every runtime and build sees the same inputs.
 
 /** Uniform [0, 1) (mulberry32); one implementation, shared with the demo and examples. */
-export { seededRandom } from "../../bench/demo/random.mjs";
+export { seededRandom } from "../../shared/random.mjs";
 
 /** Standard normal values (Box-Muller) as float32. */
 export function normalArray(random: () => number, length: number, mean = 0, std = 1): Float32Array {

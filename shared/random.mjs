@@ -1,4 +1,5 @@
-// Seeded uniform [0, 1) (mulberry32): same initialisation and data order in every arm and run.
+// Seeded uniform [0, 1) (mulberry32), shared by the tests, the demo, the example
+// page and the bench: the same inputs in every runtime, arm and run.
 export function seededRandom(seed) {
   let state = seed >>> 0;
   return () => {

@@ -1,21 +1,21 @@
 // `npm run demo`: the Batch Normalization paper's MNIST experiment (Ioffe and
 // Szegedy 2015, Fig. 1) in the terminal. Flags: --long (10,000 steps per arm),
-// --steps N, --out FILE (the HTML report; default bench/out/demo-report.html).
+// --steps N, --out FILE (the HTML report; default demo/out/report.html).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as batchnorm from "../../dist/index.js";
+import * as batchnorm from "../dist/index.js";
 import { DEFAULT_ARMS, crossingStep } from "./arms.mjs";
 import { Arm, BATCH, TRACKED_LAYER, TRACKED_UNIT } from "./experiment.mjs";
-import { loadMnist } from "./mnist-node.mjs";
+import { loadMnist } from "../shared/mnist-node.mjs";
 import { reportHtml } from "./plots.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const flag = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const totalSteps = Number(flag("--steps", args.includes("--long") ? 10_000 : 1200));
 const checkpointEvery = Math.max(1, Math.round(totalSteps / (args.includes("--long") ? 40 : 12)));
-const reportPath = resolve(flag("--out", resolve(root, "bench/out/demo-report.html")));
+const reportPath = resolve(flag("--out", resolve(root, "demo/out/report.html")));
 
 const started = performance.now();
 const { build } = await batchnorm.init();

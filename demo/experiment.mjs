@@ -1,10 +1,9 @@
 // One training run ("arm") of the MNIST experiment, runtime-neutral so the
 // terminal demo and the browser page share it. Every arm sees the same
 // initial weights and the same data order.
-import { CLASSES, IMAGE_SIZE } from "./dataset.mjs";
+import { CLASSES, IMAGE_SIZE, shuffleInPlace } from "../shared/mnist.mjs";
 import { LAYER_SIZES, Network } from "./network.mjs";
-import { seededRandom, } from "./random.mjs";
-import { shuffleInPlace } from "./dataset.mjs";
+import { seededRandom } from "../shared/random.mjs";
 
 export const BATCH = 60;
 const EVAL_BATCH = 500;

@@ -2,7 +2,7 @@
 // browser between slices so the plots update while training runs.
 import * as batchnorm from "batchnorm-wasm";
 import { DEFAULT_ARMS } from "../arms.mjs";
-import { decodeDataset } from "../dataset.mjs";
+import { decodeDataset } from "../../shared/mnist.mjs";
 import { Arm } from "../experiment.mjs";
 import { accuracyPlot, percentilePlot } from "../plots.mjs";
 

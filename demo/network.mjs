@@ -2,7 +2,7 @@
 // cross-entropy, plain SGD. Dense layers, activation and loss are plain
 // JavaScript; Batch Normalization (optional, after each hidden linear layer)
 // goes through the batchnorm-wasm public API.
-import { seededRandom } from "./random.mjs";
+import { seededRandom } from "../shared/random.mjs";
 
 export const LAYER_SIZES = [784, 100, 100, 100, 10];
 

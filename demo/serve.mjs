@@ -2,9 +2,9 @@
 // the page as the same quantized bytes the terminal demo trains on.
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { portFromArgs, servePage } from "../../scripts/serve-page.mjs";
-import { encodeDataset } from "./dataset.mjs";
-import { loadMnist } from "./mnist-node.mjs";
+import { portFromArgs, servePage } from "../scripts/serve-page.mjs";
+import { encodeDataset } from "../shared/mnist.mjs";
+import { loadMnist } from "../shared/mnist-node.mjs";
 
 const pageDir = join(import.meta.dirname, "page");
 

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { buildDataset } from "./dataset.mjs";
+import { buildDataset } from "./mnist.mjs";
 
 export function loadMnist() {
   const packageDir = dirname(createRequire(import.meta.url).resolve("mnist/package.json"));
