@@ -11,6 +11,7 @@ import { forget, releaseWhenCollected } from "./memory.ts";
 import { readChoice, readFlag, readOptions } from "./options.ts";
 import { checkEps, checkLayoutTag, checkSameShape, geometryOf, type Geometry } from "./shape.ts";
 import { checkLayout, checkTensor, Tensor, zerosFor, type Layout } from "./tensor.ts";
+import { keep } from "./tidy.ts";
 import { stageValues } from "./values.ts";
 import { kernels } from "./wasm.ts";
 import { ChannelWorkspace, F64, MAX_CHANNELS } from "./workspace.ts";
@@ -125,8 +126,8 @@ export class BatchNorm {
     const config = readConfig(numFeatures, options);
     const C = config.numFeatures;
     const k = kernels();
-    const ones = (): Tensor => zerosFor([C], undefined, "numFeatures").set(filled(C, 1));
-    const zeros = (): Tensor => zerosFor([C], undefined, "numFeatures");
+    const ones = (): Tensor => keep(zerosFor([C], undefined, "numFeatures")).set(filled(C, 1)); // the layer's own: no tidy disposes it
+    const zeros = (): Tensor => keep(zerosFor([C], undefined, "numFeatures"));
     // All or nothing: a failed allocation frees the ones before it.
     const [workspace, weight, bias, runningMean, runningVar] = allocateAll<ChannelWorkspace | Tensor | null>([
       () => new ChannelWorkspace(k, C, "numFeatures"),
@@ -241,8 +242,8 @@ export class BatchNorm {
     if (dx === undefined || needGrads) {
       const [made, newWeightGrad, newBiasGrad] = allocateAll<Tensor | null>([
         () => (given ? null : zerosFor(saved.x.shape, saved.x.layout, "out")),
-        () => (needGrads ? zerosFor([C], undefined, "this.weightGrad") : null),
-        () => (needGrads ? zerosFor([C], undefined, "this.biasGrad") : null),
+        () => (needGrads ? keep(zerosFor([C], undefined, "this.weightGrad")) : null),
+        () => (needGrads ? keep(zerosFor([C], undefined, "this.biasGrad")) : null),
       ]) as [Tensor | null, Tensor | null, Tensor | null];
       dx = given ?? made!;
       if (needGrads) {

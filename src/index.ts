@@ -4,6 +4,8 @@ export { Tensor, type Layout, type NestedNumbers } from "./tensor.ts";
 export {
   liveTensorCount, memoryStats, setMemoryLimit, enableGuardBytes, checkGuardBytes, MAX_ALLOCATION_BYTES, type MemoryStats,
 } from "./memory.ts";
+export { tidy, keep } from "./tidy.ts";
+export { setDebugTracking, liveTensorReport, type LiveTensorRecord } from "./debug.ts";
 export { MAX_TENSOR_ELEMENTS } from "./values.ts";
 export { MAX_CHANNELS } from "./workspace.ts";
 export { BatchNormError, type BatchNormErrorCode } from "./errors.ts";

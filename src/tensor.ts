@@ -2,9 +2,11 @@
 // Views of wasm memory are made at each use from memory.buffer, because any
 // allocation can grow the memory and detach older views.
 import { describeValue, fail } from "./errors.ts";
+import { forgetCreation, recordCreation } from "./debug.ts";
 import { allocate, forget, release, releaseWhenCollected } from "./memory.ts";
 import { readChoice } from "./options.ts";
 import { checkShape, sizeOf } from "./shape.ts";
+import { trackInScope, untrackFromScope } from "./tidy.ts";
 import { genuineFloat32Array, stageValues, typedLength } from "./values.ts";
 import { kernels, type Kernels } from "./wasm.ts";
 
@@ -53,6 +55,8 @@ export class Tensor {
     this.size = size;
     this.layout = layout;
     releaseWhenCollected(this, [this.#ptr]);
+    trackInScope(this);
+    recordCreation(this);
   }
 
   /** Whether `value` is a real Tensor (not an object made from Tensor.prototype). */
@@ -174,6 +178,8 @@ export class Tensor {
     this.#live = false;
     forget(this);
     release(this.#ptr);
+    untrackFromScope(this);
+    forgetCreation(this);
   }
 
   [Symbol.dispose](): void {
