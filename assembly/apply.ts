@@ -17,7 +17,7 @@
 // Channels-first (N, C, S): a run of S contiguous elements per (n, c).
 // Channels-last (R rows of C).
 // Input and output may be the same tensor (each element is read before it is written).
-import { canonicalF32 } from "./channel";
+import { canonicalF32, f64At } from "./numbers";
 
 // Channels-last rows at most this long (in channels) are processed 4 rows at a time.
 const GROUPED_ROWS_MAX_CHANNELS: i32 = 256;
@@ -57,6 +57,13 @@ function anyMayCreateNaN64(C: i32, mean: usize, coefA: usize, coefB: usize, coef
   return false;
 }
 
+/** Whether any of `count` float32 values at `ptr` (0: none) is NaN or infinite. */
+function anyNotFinite(ptr: usize, count: i32): bool {
+  if (ptr == 0) return false;
+  for (let i = 0; i < count; i++) if (!isFiniteF32(load<f32>(ptr + (<usize>i << 2)))) return true;
+  return false;
+}
+
 /** Replaces every NaN among `count` float32 values at `ptr` by the canonical NaN. */
 function canonicalizeRun(ptr: usize, count: usize): void {
   for (let i: usize = 0; i < count; i++) {
@@ -72,16 +79,8 @@ function canonicalizeRun(ptr: usize, count: usize): void {
 
 // ---------------------------------------------------------------- inference (float32)
 
-/** y = (x - shift) * scale + offset, per channel. */
-export function applyAffine(
-  x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool,
-  shift: usize, scale: usize, offset: usize,
-): void {
-  if (channelsLast) affineChannelsLast(x, y, N * S, C, shift, scale, offset);
-  else affineChannelsFirst(x, y, N, C, S, shift, scale, offset);
-}
 
-@inline function affineLanes(v: v128, k: v128, s: v128, t: v128): v128 {
+@inline function affineVector(v: v128, k: v128, s: v128, t: v128): v128 {
   return f32x4.add(f32x4.mul(f32x4.sub(v, k), s), t);
 }
 
@@ -98,12 +97,12 @@ function affineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32, shift: 
         const kv = f32x4.splat(k), sv = f32x4.splat(s), tv = f32x4.splat(t);
         for (; i + 8 <= S; i += 8) {
           const p = px + (<usize>i << 2), q = py + (<usize>i << 2);
-          const y0 = affineLanes(v128.load(p), kv, sv, tv), y1 = affineLanes(v128.load(p, 16), kv, sv, tv);
+          const y0 = affineVector(v128.load(p), kv, sv, tv), y1 = affineVector(v128.load(p, 16), kv, sv, tv);
           v128.store(q, y0);
           v128.store(q, y1, 16);
         }
         if (i + 4 <= S) {
-          const y0 = affineLanes(v128.load(px + (<usize>i << 2)), kv, sv, tv);
+          const y0 = affineVector(v128.load(px + (<usize>i << 2)), kv, sv, tv);
           v128.store(py + (<usize>i << 2), y0);
           i += 4;
         }
@@ -132,8 +131,8 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
         const cb = <usize>c << 2;
         const kv = v128.load(shift + cb), sv = v128.load(scale + cb), tv = v128.load(offset + cb);
         const p = x + base + cb, q = y + base + cb;
-        const y0 = affineLanes(v128.load(p), kv, sv, tv), y1 = affineLanes(v128.load(p + rowBytes), kv, sv, tv);
-        const y2 = affineLanes(v128.load(p + 2 * rowBytes), kv, sv, tv), y3 = affineLanes(v128.load(p + 3 * rowBytes), kv, sv, tv);
+        const y0 = affineVector(v128.load(p), kv, sv, tv), y1 = affineVector(v128.load(p + rowBytes), kv, sv, tv);
+        const y2 = affineVector(v128.load(p + 2 * rowBytes), kv, sv, tv), y3 = affineVector(v128.load(p + 3 * rowBytes), kv, sv, tv);
         v128.store(q, y0);
         v128.store(q + rowBytes, y1);
         v128.store(q + 2 * rowBytes, y2);
@@ -156,7 +155,7 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
     if (ASC_FEATURE_SIMD) {
       for (; c + 4 <= C; c += 4) {
         const cb = <usize>c << 2;
-        const y0 = affineLanes(v128.load(x + base + cb), v128.load(shift + cb), v128.load(scale + cb), v128.load(offset + cb));
+        const y0 = affineVector(v128.load(x + base + cb), v128.load(shift + cb), v128.load(scale + cb), v128.load(offset + cb));
         v128.store(y + base + cb, y0);
       }
     }
@@ -171,19 +170,10 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
 
 // ---------------------------------------------------------------- training (float64)
 
-@inline function f64At(base: usize, c: i32): f64 { return load<f64>(base + (<usize>c << 3)); }
 
-/** y = (x - mean) * coefA + coefC per channel, in float64, rounded once. */
-export function applyTrainingAffine(
-  x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool,
-  mean: usize, coefA: usize, coefC: usize,
-): void {
-  if (channelsLast) trainingAffineChannelsLast(x, y, N * S, C, mean, coefA, coefC);
-  else trainingAffineChannelsFirst(x, y, N, C, S, mean, coefA, coefC);
-}
 
 /** (x - m) * a + t for the four lanes of v, rounded once to float32. */
-@inline function trainingAffineLanes(v: v128, m: v128, a: v128, t: v128): v128 {
+@inline function trainingAffineVector(v: v128, m: v128, a: v128, t: v128): v128 {
   return demotePair(f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v), m), a), t), f64x2.add(f64x2.mul(f64x2.sub(highHalf(v), m), a), t));
 }
 
@@ -199,12 +189,12 @@ function trainingAffineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32,
         const mv = f64x2.splat(m), av = f64x2.splat(a), tv = f64x2.splat(t);
         for (; i + 8 <= S; i += 8) {
           const p = px + (<usize>i << 2), q = py + (<usize>i << 2);
-          const y0 = trainingAffineLanes(v128.load(p), mv, av, tv), y1 = trainingAffineLanes(v128.load(p, 16), mv, av, tv);
+          const y0 = trainingAffineVector(v128.load(p), mv, av, tv), y1 = trainingAffineVector(v128.load(p, 16), mv, av, tv);
           v128.store(q, y0);
           v128.store(q, y1, 16);
         }
         if (i + 4 <= S) {
-          const y0 = trainingAffineLanes(v128.load(px + (<usize>i << 2)), mv, av, tv);
+          const y0 = trainingAffineVector(v128.load(px + (<usize>i << 2)), mv, av, tv);
           v128.store(py + (<usize>i << 2), y0);
           i += 4;
         }
@@ -244,14 +234,6 @@ function trainingAffineChannelsLast(x: usize, y: usize, R: i32, C: i32, mean: us
   if (anyMayCreateNaN64(C, mean, coefA, 0, coefC)) canonicalizeRun(y, <usize>R * C);
 }
 
-/** dx = (dy * coefA + (x - mean) * coefB) + coefC per channel, in float64, rounded once. */
-export function applyTrainingGradient(
-  x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, channelsLast: bool,
-  mean: usize, coefA: usize, coefB: usize, coefC: usize,
-): void {
-  if (channelsLast) trainingGradientChannelsLast(x, dy, dx, N * S, C, mean, coefA, coefB, coefC);
-  else trainingGradientChannelsFirst(x, dy, dx, N, C, S, mean, coefA, coefB, coefC);
-}
 
 @inline function trainingGradientScalar(x: f32, g: f32, m: f64, a: f64, b: f64, t: f64): f32 {
   return <f32>((<f64>g * a + (<f64>x - m) * b) + t);
@@ -311,4 +293,106 @@ function trainingGradientChannelsLast(x: usize, dy: usize, dx: usize, R: i32, C:
     }
   }
   if (anyMayCreateNaN64(C, mean, coefA, coefB, coefC)) canonicalizeRun(dx, <usize>R * C);
+}
+
+// ---------------------------------------------------------------- index-space entry points
+// Runs: P runs of B contiguous elements, run p at x + p*B*4 bytes, coefficients
+// of run p at index p % period (BatchNorm channels-first: P = N*C, period C;
+// GroupNorm and InstanceNorm: period N*C). Lanes: `batches` batches of R rows of
+// C lanes, coefficients of batch b at index b*coefBatchStride + lane.
+
+export function affineRuns(x: usize, y: usize, P: i32, B: i32, period: i32, shift: usize, scale: usize, offset: usize): void {
+  affineChannelsFirst(x, y, P / period, period, B, shift, scale, offset);
+}
+
+export function affineLanes(x: usize, y: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, shift: usize, scale: usize, offset: usize): void {
+  for (let b = 0; b < batches; b++) {
+    const data = (<usize>b * R * C) << 2, coef = (<usize>b * coefBatchStride) << 2;
+    affineChannelsLast(x + data, y + data, R, C, shift + coef, scale + coef, offset + coef);
+  }
+}
+
+export function trainingAffineRuns(x: usize, y: usize, P: i32, B: i32, period: i32, mean: usize, coefA: usize, coefC: usize): void {
+  trainingAffineChannelsFirst(x, y, P / period, period, B, mean, coefA, coefC);
+}
+
+export function trainingAffineLanes(x: usize, y: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, mean: usize, coefA: usize, coefC: usize): void {
+  for (let b = 0; b < batches; b++) {
+    const data = (<usize>b * R * C) << 2, coef = (<usize>b * coefBatchStride) << 3;
+    trainingAffineChannelsLast(x + data, y + data, R, C, mean + coef, coefA + coef, coefC + coef);
+  }
+}
+
+export function trainingGradientRuns(x: usize, dy: usize, dx: usize, P: i32, B: i32, period: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize): void {
+  trainingGradientChannelsFirst(x, dy, dx, P / period, period, B, mean, coefA, coefB, coefC);
+}
+
+export function trainingGradientLanes(x: usize, dy: usize, dx: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize): void {
+  for (let b = 0; b < batches; b++) {
+    const data = (<usize>b * R * C) << 2, coef = (<usize>b * coefBatchStride) << 3;
+    trainingGradientChannelsLast(x + data, dy + data, dx + data, R, C, mean + coef, coefA + coef, coefB + coef, coefC + coef);
+  }
+}
+
+// ---------------------------------------------------------------- rows (LayerNorm, RMSNorm)
+// R rows of D contiguous elements; statistics per row (rowMean may be 0 for
+// none: RMSNorm), weight and bias per element of the row (0 for none).
+
+/** y = ((x - rowMean[r]) * rowInv[r]) * weight[j] + bias[j], in float64, rounded once. */
+export function rowsAffine(x: usize, y: usize, R: i32, D: i32, rowMean: usize, rowInv: usize, weight: usize, bias: usize): void {
+  const rowBytes = <usize>D << 2;
+  const risky = anyNotFinite(weight, D) || anyNotFinite(bias, D);
+  for (let r = 0; r < R; r++) {
+    const m: f64 = rowMean ? f64At(rowMean, r) : 0, v = f64At(rowInv, r);
+    const px = x + <usize>r * rowBytes, py = y + <usize>r * rowBytes;
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      const mv = f64x2.splat(m), vv = f64x2.splat(v), one = f64x2.splat(1), zero = f64x2.splat(0);
+      for (; j + 4 <= D; j += 4) {
+        const jb = <usize>j << 2;
+        const xv = v128.load(px + jb);
+        let w0 = one, w1 = one, b0 = zero, b1 = zero;
+        if (weight) { const wv = v128.load(weight + jb); w0 = lowHalf(wv); w1 = highHalf(wv); }
+        if (bias) { const bv = v128.load(bias + jb); b0 = lowHalf(bv); b1 = highHalf(bv); }
+        const y0 = f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(lowHalf(xv), mv), vv), w0), b0);
+        const y1 = f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(highHalf(xv), mv), vv), w1), b1);
+        v128.store(py + jb, demotePair(y0, y1));
+      }
+    }
+    for (; j < D; j++) {
+      const jb = <usize>j << 2;
+      const w: f64 = weight ? <f64>load<f32>(weight + jb) : 1.0, b: f64 = bias ? <f64>load<f32>(bias + jb) : 0.0;
+      store<f32>(py + jb, <f32>(((<f64>load<f32>(px + jb) - m) * v) * w + b));
+    }
+    if (risky || !(isFiniteF64(m) && isFiniteF64(v))) canonicalizeRun(py, <usize>D);
+  }
+}
+
+/** dx = ((dy * weight[j]) * rowA[r] + (x - rowMean[r]) * rowB[r]) + rowC[r], in float64, rounded once. */
+export function rowsGradient(x: usize, dy: usize, dx: usize, R: i32, D: i32, rowMean: usize, rowA: usize, rowB: usize, rowC: usize, weight: usize): void {
+  const rowBytes = <usize>D << 2;
+  const risky = anyNotFinite(weight, D);
+  for (let r = 0; r < R; r++) {
+    const m: f64 = rowMean ? f64At(rowMean, r) : 0, a = f64At(rowA, r), b = f64At(rowB, r), t = f64At(rowC, r);
+    const px = x + <usize>r * rowBytes, pg = dy + <usize>r * rowBytes, pd = dx + <usize>r * rowBytes;
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      const mv = f64x2.splat(m), av = f64x2.splat(a), bv = f64x2.splat(b), tv = f64x2.splat(t);
+      for (; j + 4 <= D; j += 4) {
+        const jb = <usize>j << 2;
+        const xv = v128.load(px + jb), gv = v128.load(pg + jb);
+        let g0 = lowHalf(gv), g1 = highHalf(gv);
+        if (weight) { const wv = v128.load(weight + jb); g0 = f64x2.mul(g0, lowHalf(wv)); g1 = f64x2.mul(g1, highHalf(wv)); }
+        const d0 = f64x2.add(f64x2.add(f64x2.mul(g0, av), f64x2.mul(f64x2.sub(lowHalf(xv), mv), bv)), tv);
+        const d1 = f64x2.add(f64x2.add(f64x2.mul(g1, av), f64x2.mul(f64x2.sub(highHalf(xv), mv), bv)), tv);
+        v128.store(pd + jb, demotePair(d0, d1));
+      }
+    }
+    for (; j < D; j++) {
+      const jb = <usize>j << 2;
+      const g = <f64>load<f32>(pg + jb) * (weight ? <f64>load<f32>(weight + jb) : 1.0);
+      store<f32>(pd + jb, <f32>((g * a + (<f64>load<f32>(px + jb) - m) * b) + t));
+    }
+    if (risky || mayCreateNaN64(m, a, b, t)) canonicalizeRun(pd, <usize>D);
+  }
 }

@@ -2,18 +2,27 @@
 // module's memory), sizes in elements and scalars; none allocates except
 // alloc itself, which only the facade calls. Data are (N, C, S) channels-first
 // or (N, S, C) channels-last float32, S = product of the spatial sizes.
-import { reduceStatistics, reduceGradient } from "./reduce";
-import { applyAffine, applyTrainingAffine, applyTrainingGradient } from "./apply";
+import { reduceRuns, reduceLanes } from "./reduce";
+import { affineRuns, affineLanes, trainingAffineRuns, trainingAffineLanes, trainingGradientRuns, trainingGradientLanes } from "./apply";
+import { choosePilots, finishGroups } from "./space";
 import {
-  choosePilotShift, finishStatistics, trainingCoefficients, inferenceCoefficients,
-  updateRunningStatistics, trainingGradientCoefficients, inferenceParameterGradients,
-  accumulateParameterGradients,
+  trainingCoefficients, inferenceCoefficients, updateRunningStatistics, trainingGradientCoefficients,
+  inferenceParameterGradients, accumulateParameterGradients,
 } from "./channel";
 import {
-  SUM_A, SUM_B, SHIFT, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET, ZERO, PILOT, MEAN, COEF_A, COEF_B, COEF_C,
+  SUM_A, SUM_B, SHIFT, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET, ZERO, PILOT, MEAN, VARIANCE, COEF_A, COEF_B, COEF_C,
   f64Slot, f32Slot,
 } from "./workspace";
 
+// The index-space kernels, for the normalization family (see space.ts, reduce.ts, apply.ts).
+export { choosePilots, finishGroups, finishMeanSquares, broadcastShift, mergeLanes } from "./space";
+export { reduceRuns, reduceLanes, reduceColumns } from "./reduce";
+export {
+  affineRuns, affineLanes, trainingAffineRuns, trainingAffineLanes, trainingGradientRuns, trainingGradientLanes,
+  rowsAffine, rowsGradient,
+} from "./apply";
+export { groupTrainingCoefficients, groupGradientCoefficients, instanceRunningUpdate, accumulateGradients } from "./groups";
+export { rowTrainingCoefficients, rowGradientCoefficients } from "./rows";
 export { workspaceBytes } from "./workspace";
 
 /** 1 in the SIMD build, 0 in the scalar build. */
@@ -47,9 +56,25 @@ export function workspaceInit(C: i32, ws: usize): void {
 
 /** Batch mean and biased variance per channel into the workspace (MEAN, VARIANCE). */
 export function batchStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
-  choosePilotShift(x, N, C, S, channelsLast, ws);
-  reduceStatistics(x, N, C, S, channelsLast, f32Slot(ws, C, PILOT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
-  finishStatistics(x, N, C, S, channelsLast, ws);
+  // The index space of BatchNorm: group c, runs over n (channels-first) or rows (channels-last).
+  const groupStride: usize = channelsLast ? 1 : <usize>S, R = channelsLast ? N * S : N;
+  const runStride: usize = channelsLast ? <usize>C : <usize>C * S, B = channelsLast ? 1 : S;
+  const pilot = f32Slot(ws, C, PILOT), sumA = f64Slot(ws, C, SUM_A), sumB = f64Slot(ws, C, SUM_B);
+  choosePilots(x, C, C, 0, groupStride, R, runStride, B, pilot);
+  reduceBatchNorm(x, 0, N, C, S, channelsLast, pilot, sumA, sumB);
+  finishGroups(x, C, C, 0, groupStride, R, runStride, B, pilot, sumA, sumB, f64Slot(ws, C, MEAN), f64Slot(ws, C, VARIANCE));
+}
+
+/** BatchNorm's sums per channel around `shift` (with dy: the backward's sums). */
+function reduceBatchNorm(x: usize, dy: usize, N: i32, C: i32, S: i32, channelsLast: bool, shift: usize, sumA: usize, sumB: usize): void {
+  if (channelsLast) reduceLanes(x, dy, 1, 0, N * S, C, C, shift, sumA, sumB);
+  else reduceRuns(x, dy, 0, C, S, N, <usize>C * S, S, shift, sumA, sumB);
+}
+
+/** y = (x - shift) * scale + offset with per-channel float32 coefficients. */
+function affineBatchNorm(x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool, shift: usize, scale: usize, offset: usize): void {
+  if (channelsLast) affineLanes(x, y, 1, N * S, C, 0, shift, scale, offset);
+  else affineRuns(x, y, N * C, S, C, shift, scale, offset);
 }
 
 /**
@@ -59,7 +84,9 @@ export function batchStatistics(x: usize, N: i32, C: i32, S: i32, channelsLast: 
 export function trainForward(x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool, weight: usize, bias: usize, eps: f64, ws: usize): void {
   batchStatistics(x, N, C, S, channelsLast, ws);
   trainingCoefficients(C, weight, bias, eps, ws);
-  applyTrainingAffine(x, y, N, C, S, channelsLast, f64Slot(ws, C, MEAN), f64Slot(ws, C, COEF_A), f64Slot(ws, C, COEF_C));
+  const mean = f64Slot(ws, C, MEAN), coefA = f64Slot(ws, C, COEF_A), coefC = f64Slot(ws, C, COEF_C);
+  if (channelsLast) trainingAffineLanes(x, y, 1, N * S, C, 0, mean, coefA, coefC);
+  else trainingAffineRuns(x, y, N * C, S, C, mean, coefA, coefC);
 }
 
 /** Folds the last batch statistics into running mean and variance (float32 arrays of C). */
@@ -74,7 +101,7 @@ export function evalPrepare(C: i32, runningMean: usize, runningVar: usize, weigh
 
 /** Inference forward with the cached coefficients: one pass, one multiply-add per element. */
 export function evalForward(x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
-  applyAffine(x, y, N, C, S, channelsLast, f32Slot(ws, C, EVAL_SHIFT), f32Slot(ws, C, EVAL_SCALE), f32Slot(ws, C, EVAL_OFFSET));
+  affineBatchNorm(x, y, N, C, S, channelsLast, f32Slot(ws, C, EVAL_SHIFT), f32Slot(ws, C, EVAL_SCALE), f32Slot(ws, C, EVAL_OFFSET));
 }
 
 /**
@@ -83,9 +110,11 @@ export function evalForward(x: usize, y: usize, N: i32, C: i32, S: i32, channels
  * added to the float32 gradients weightGrad, biasGrad.
  */
 export function trainBackward(x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, channelsLast: bool, weight: usize, weightGrad: usize, biasGrad: usize, ws: usize): void {
-  reduceGradient(x, dy, N, C, S, channelsLast, f32Slot(ws, C, SHIFT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
+  reduceBatchNorm(x, dy, N, C, S, channelsLast, f32Slot(ws, C, SHIFT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
   trainingGradientCoefficients(C, <f64>N * S, weight, ws);
-  applyTrainingGradient(x, dy, dx, N, C, S, channelsLast, f64Slot(ws, C, MEAN), f64Slot(ws, C, COEF_A), f64Slot(ws, C, COEF_B), f64Slot(ws, C, COEF_C));
+  const mean = f64Slot(ws, C, MEAN), coefA = f64Slot(ws, C, COEF_A), coefB = f64Slot(ws, C, COEF_B), coefC = f64Slot(ws, C, COEF_C);
+  if (channelsLast) trainingGradientLanes(x, dy, dx, 1, N * S, C, 0, mean, coefA, coefB, coefC);
+  else trainingGradientRuns(x, dy, dx, N * C, S, C, mean, coefA, coefB, coefC);
   accumulateParameterGradients(C, weightGrad, biasGrad, ws);
 }
 
@@ -95,10 +124,10 @@ export function trainBackward(x: usize, dy: usize, dx: usize, N: i32, C: i32, S:
  */
 export function evalBackward(x: usize, dy: usize, dx: usize, N: i32, C: i32, S: i32, channelsLast: bool, parameterGradients: bool, weightGrad: usize, biasGrad: usize, ws: usize): void {
   if (parameterGradients) {
-    reduceGradient(x, dy, N, C, S, channelsLast, f32Slot(ws, C, EVAL_SHIFT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
+    reduceBatchNorm(x, dy, N, C, S, channelsLast, f32Slot(ws, C, EVAL_SHIFT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
     inferenceParameterGradients(C, ws);
   }
   const zero = f32Slot(ws, C, ZERO);
-  applyAffine(dy, dx, N, C, S, channelsLast, zero, f32Slot(ws, C, EVAL_SCALE), zero);
+  affineBatchNorm(dy, dx, N, C, S, channelsLast, zero, f32Slot(ws, C, EVAL_SCALE), zero);
   if (parameterGradients) accumulateParameterGradients(C, weightGrad, biasGrad, ws);
 }
