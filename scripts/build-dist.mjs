@@ -1,13 +1,33 @@
-// Bundles the facade (with the embedded wasm) into dist/ as ESM and CJS, and
-// emits .d.ts files into dist/types (relative imports rewritten to .js).
+// Bundles the facade (with the embedded wasm) into dist/ as ESM and CJS, once
+// per entry point: index (both builds, chosen at init), simd and scalar (one
+// build each: the other's generated module is replaced by an empty string,
+// which src/wasm.ts reads as "not in this entry point"). Then emits .d.ts
+// files into dist/types (relative imports rewritten to .js), shared by all.
 import { build } from "esbuild";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const common = { entryPoints: ["src/index.ts"], bundle: true, platform: "neutral", target: "es2022", external: [] };
-await build({ ...common, format: "esm", outfile: "dist/index.js", mainFields: ["module", "main"] });
-await build({ ...common, format: "cjs", outfile: "dist/index.cjs", mainFields: ["module", "main"] });
+/** Entry point name -> the builds it embeds. */
+const ENTRY_POINTS = { index: ["simd", "scalar"], simd: ["simd"], scalar: ["scalar"] };
+
+/** An esbuild plugin that embeds only `builds`: any other build's generated module becomes `wasmBase64 = ""`. */
+const onlyBuilds = (builds) => ({
+  name: "only-builds",
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /generated\/wasm-(simd|scalar)\.ts$/ }, (args) => {
+      const build = /wasm-(simd|scalar)\.ts$/.exec(args.path)[1];
+      return builds.includes(build) ? undefined : { path: build, namespace: "absent-build" };
+    });
+    esbuild.onLoad({ filter: /.*/, namespace: "absent-build" }, () => ({ contents: `export const wasmBase64 = "";`, loader: "ts" }));
+  },
+});
+
+for (const [name, builds] of Object.entries(ENTRY_POINTS)) {
+  const common = { entryPoints: ["src/index.ts"], bundle: true, platform: "neutral", target: "es2022", external: [], mainFields: ["module", "main"], plugins: [onlyBuilds(builds)] };
+  await build({ ...common, format: "esm", outfile: `dist/${name}.js` });
+  await build({ ...common, format: "cjs", outfile: `dist/${name}.cjs` });
+}
 
 rmSync("dist/types", { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
@@ -20,4 +40,4 @@ function rewriteImports(dir) {
   }
 }
 rewriteImports("dist/types");
-console.log("bundled dist/index.js and dist/index.cjs; types in dist/types");
+console.log(`bundled ${Object.keys(ENTRY_POINTS).map((name) => `dist/${name}.js`).join(", ")} (and .cjs); types in dist/types`);

@@ -39,11 +39,14 @@ const wasmBytes: Record<BuildName, () => Uint8Array<ArrayBuffer>> = {
   scalar: () => decodeBase64(scalarBase64),
 };
 
+/** The single-build entry points (batchnorm-wasm/simd, /scalar) embed the other build as "" (scripts/build-dist.mjs). */
+const embedded = (build: BuildName): boolean => (build === "simd" ? simdBase64 : scalarBase64).length > 0;
+
 let simdValid: boolean | undefined;
 
-/** Whether this engine accepts the SIMD build: validates the real bytes, no hand-written probe. */
+/** Whether this engine accepts the SIMD build: validates the real bytes, no hand-written probe. False in batchnorm-wasm/scalar. */
 export function simdSupported(): boolean {
-  simdValid ??= WebAssembly.validate(wasmBytes.simd());
+  simdValid ??= embedded("simd") && WebAssembly.validate(wasmBytes.simd());
   return simdValid;
 }
 
@@ -90,6 +93,10 @@ export function init(options?: InitOptions): Promise<{ build: BuildName }> {
     return ready!;
   }
   const build: BuildName = requested === "auto" ? (simdSupported() ? "simd" : "scalar") : requested;
+  if (!embedded(build)) {
+    const why = requested === "auto" ? "this engine does not support wasm SIMD, and " : "";
+    return Promise.reject(new BatchNormError("ERR_BUILD", "options.build", `${why}this entry point holds only the ${build === "simd" ? "scalar" : "SIMD"} build: import "batchnorm-wasm" (both builds) or "batchnorm-wasm/${build}"`));
+  }
   if (build === "simd" && !simdSupported()) {
     return Promise.reject(new BatchNormError("ERR_BUILD", "options.build", "this engine does not support wasm SIMD"));
   }

@@ -4,7 +4,7 @@
 // the numbers this process computes from the sources.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,6 +15,7 @@ import { withChromiumPage } from "../support/chromium.ts";
 const root = resolve(import.meta.dirname, "../..");
 const bin = (name: string) => join(root, "node_modules/.bin", name);
 let project = "";
+const SINGLE_BUILDS = ["simd", "scalar"] as const;
 
 /** The consumer's work; its source text is written into every entry point. */
 async function consume(lib: typeof source) {
@@ -60,6 +61,13 @@ beforeAll(() => {
   writeFileSync(join(project, "esm.mjs"), `import * as lib from "batchnorm-wasm";\n${consumeSource}\nconsole.log(JSON.stringify(await consume(lib)));\n`);
   writeFileSync(join(project, "cjs.cjs"), `const lib = require("batchnorm-wasm");\n${consumeSource}\nconsume(lib).then((r) => console.log(JSON.stringify(r)));\n`);
   writeFileSync(join(project, "page.mjs"), `import * as lib from "batchnorm-wasm";\n${consumeSource}\nwindow.__RESULT__ = await consume(lib);\n`);
+  for (const build of SINGLE_BUILDS) {
+    const other = build === "simd" ? "scalar" : "simd";
+    // Each single-build entry point refuses the other build (pointing to the entry that has it), then runs its own.
+    const refusal = `const refused = await lib.init({ build: ${JSON.stringify(other)} }).then(() => "loaded", (e) => e.code + " " + e.message);`;
+    writeFileSync(join(project, `${build}.mjs`), `import * as lib from "batchnorm-wasm/${build}";\n${consumeSource}\n${refusal}\nconst result = await consume(lib);\nconsole.log(JSON.stringify({ ...result, refused }));\n`);
+    writeFileSync(join(project, `${build}.cjs`), `const lib = require("batchnorm-wasm/${build}");\n${consumeSource}\nconsume(lib).then((r) => console.log(JSON.stringify(r)));\n`);
+  }
 }, 180_000);
 
 afterAll(() => {
@@ -72,13 +80,40 @@ describe("the packed tarball in a fresh project", () => {
     expected = await consume(source);
   });
 
-  it("the tarball holds only dist/, README and package.json, and has no dependencies", () => {
+  it("the tarball holds only dist/, README, LICENSE and package.json, and has no dependencies", () => {
     const listing = execFileSync("tar", ["-tzf", join(project, readdirSync(project).find((f) => f.endsWith(".tgz"))!)], { encoding: "utf8" });
     const files = listing.trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    expect(files.every((f) => f === "package.json" || f === "README.md" || f.startsWith("dist/"))).toBe(true);
-    expect(files).toEqual(expect.arrayContaining(["dist/index.js", "dist/index.cjs", "dist/types/index.d.ts"]));
+    expect(files.every((f) => ["package.json", "README.md", "LICENSE"].includes(f) || f.startsWith("dist/"))).toBe(true);
+    expect(files).toEqual(expect.arrayContaining([
+      "LICENSE", "dist/index.js", "dist/index.cjs", "dist/simd.js", "dist/simd.cjs", "dist/scalar.js", "dist/scalar.cjs", "dist/types/index.d.ts",
+    ]));
     const manifest = JSON.parse(execFileSync("node", ["-p", "JSON.stringify(require('batchnorm-wasm/package.json'))"], { cwd: project, encoding: "utf8" }));
     expect(manifest.dependencies ?? {}).toEqual({});
+    expect(manifest.engines).toEqual({ node: ">=20" });
+    expect(manifest.license).toBe("MIT");
+  });
+
+  it.each(SINGLE_BUILDS)("batchnorm-wasm/%s runs its build only, with the same numbers (ESM and CJS)", (build) => {
+    const other = build === "simd" ? "scalar" : "simd";
+    const { refused, ...got } = lastJson(run(process.execPath, [`${build}.mjs`]));
+    expect(got).toEqual({ ...expected, build }); // both builds give identical bits
+    expect(refused).toMatch(new RegExp(`^ERR_BUILD .*only the ${build === "simd" ? "SIMD" : "scalar"} build.*"batchnorm-wasm/${other}"`));
+    expect(lastJson(run(process.execPath, [`${build}.cjs`]))).toEqual({ ...expected, build });
+  });
+
+  it("each single-build file embeds only its build and is smaller than the auto-detecting one", () => {
+    const dist = join(project, "node_modules/batchnorm-wasm/dist");
+    const text = (file: string) => readFileSync(join(dist, file), "utf8");
+    const base64Of = (build: string) => /wasmBase642? = "([^"]{100,})"/.exec(text(`${build}.js`))![1];
+    const simd = base64Of("simd"), scalar = base64Of("scalar");
+    expect(text("index.js")).toContain(simd);
+    expect(text("index.js")).toContain(scalar);
+    for (const format of ["js", "cjs"]) {
+      expect(text(`simd.${format}`)).not.toContain(scalar);
+      expect(text(`scalar.${format}`)).not.toContain(simd);
+      expect(text(`simd.${format}`).length).toBeLessThan(text(`index.${format}`).length - scalar.length / 2);
+      expect(text(`scalar.${format}`).length).toBeLessThan(text(`index.${format}`).length - simd.length / 2);
+    }
   });
 
   it("Node ESM import gives the same numbers", () => {
@@ -108,6 +143,10 @@ describe("the packed tarball in a fresh project", () => {
       `const bn: BatchNorm = new BatchNorm(3, { momentum: null, layout: "channels-last" });`,
       `const state: BatchNormState = bn.stateDict();`,
       `const size: number = Tensor.zeros([2, 3]).size + Number(state.num_batches_tracked ?? 0);`,
+      `import { init as initSimd, tidy } from "batchnorm-wasm/simd";`,
+      `import { BatchNorm as ScalarBatchNorm } from "batchnorm-wasm/scalar";`,
+      `const kept: Tensor = tidy(() => Tensor.zeros([1]));`,
+      `void initSimd; void ScalarBatchNorm; void kept;`,
       `// @ts-expect-error numFeatures is a number`,
       `new BatchNorm("3");`,
       `export { size, BatchNormError };`,
