@@ -7,25 +7,8 @@ import { wasmBase64 as scalarBase64 } from "./generated/wasm-scalar.ts";
 
 export type BuildName = "simd" | "scalar";
 
-/** The raw exports of assembly/index.ts. Pointers are byte addresses, sizes are elements. */
-export interface Kernels {
-  readonly memory: WebAssembly.Memory;
-  readonly build: BuildName;
-  isSimdBuild(): number;
-  alloc(bytes: number): number;
-  free(ptr: number): void;
-  workspaceBytes(C: number): number;
-  workspaceF64Offset(C: number, slot: number): number;
-  workspaceF32Offset(C: number, slot: number): number;
-  workspaceInit(C: number, ws: number): void;
-  batchStatistics(x: number, N: number, C: number, S: number, channelsLast: boolean, ws: number): void;
-  trainForward(x: number, y: number, N: number, C: number, S: number, channelsLast: boolean, weight: number, bias: number, eps: number, ws: number): void;
-  runningUpdate(C: number, count: number, factor: number, unbiased: boolean, runningMean: number, runningVar: number, ws: number): void;
-  evalPrepare(C: number, runningMean: number, runningVar: number, weight: number, bias: number, eps: number, ws: number): void;
-  evalForward(x: number, y: number, N: number, C: number, S: number, channelsLast: boolean, ws: number): void;
-  trainBackward(x: number, dy: number, dx: number, N: number, C: number, S: number, channelsLast: boolean, weight: number, weightGrad: number, biasGrad: number, ws: number): void;
-  evalBackward(x: number, dy: number, dx: number, N: number, C: number, S: number, channelsLast: boolean, parameterGradients: boolean, weightGrad: number, biasGrad: number, ws: number): void;
-}
+export type { Kernels } from "./kernels.ts";
+import type { Kernels } from "./kernels.ts";
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);

@@ -1,6 +1,7 @@
 // The SIMD and scalar builds export the same names and give the same bits:
 // the scalar build keeps the SIMD build's lane order in every reduction.
 import { describe, expect, it } from "vitest";
+import { KERNEL_PARAMETERS } from "../../src/kernels.ts";
 import { loadBuild, simdSupported, type Kernels } from "../../src/wasm.ts";
 import { seededRandom, normalArray } from "../support/random.ts";
 
@@ -53,6 +54,16 @@ describe("SIMD and scalar builds", () => {
     expect(names(scalar)).toEqual(names(simd));
     expect(simd.isSimdBuild()).toBe(1);
     expect(scalar.isSimdBuild()).toBe(0);
+  });
+
+  it("export exactly the kernels src/kernels.ts declares, with its parameter counts", async () => {
+    for (const k of [await loadBuild("simd"), await loadBuild("scalar")]) {
+      const functions = Object.keys(k).filter((n) => typeof (k as unknown as Record<string, unknown>)[n] === "function").sort();
+      expect(functions, `${k.build} exports`).toEqual(Object.keys(KERNEL_PARAMETERS).sort());
+      for (const [name, count] of Object.entries(KERNEL_PARAMETERS)) {
+        expect((k as unknown as Record<string, (...args: number[]) => unknown>)[name].length, `${k.build} ${name} parameters`).toBe(count);
+      }
+    }
   });
 
   // Sizes around the vector width and the reduction block sizes, odd channel counts, both layouts.
