@@ -11,8 +11,9 @@ export { MAX_CHANNELS } from "./workspace.ts";
 export { BatchNormError, type BatchNormErrorCode } from "./errors.ts";
 export {
   BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormOptions, type BatchNormState, type BatchStatistics,
-} from "./batchnorm.ts";
+} from "./layers/batch-norm.ts";
 export {
   batchNormTrain, batchNormEval, batchNormBackward, batchStatistics, SavedBatchStatistics,
-  type TrainOptions, type EvalOptions, type BackwardOptions, type RunningVariance,
-} from "./functional.ts";
+  type TrainOptions, type EvalOptions, type BackwardOptions,
+} from "./ops/batch-norm.ts";
+export type { RunningVariance } from "./ops/common.ts";

@@ -3,18 +3,17 @@
 // Every public call reads and checks everything it will use (the layer's own
 // tensors included), allocates all it needs, and only then writes: a rejected
 // call changes nothing.
-import { describeValue, fail } from "./errors.ts";
-import {
-  allocateAll, checkBatchSize, checkMomentum, checkOutput, markEmptyStatistics, RUNNING_VARIANCES, type RunningVariance,
-} from "./functional.ts";
-import { forget, releaseWhenCollected } from "./memory.ts";
-import { readChoice, readFlag, readOptions } from "./options.ts";
-import { checkEps, checkLayoutTag, checkSameShape, geometryOf, type Geometry } from "./shape.ts";
-import { checkLayout, checkTensor, Tensor, zerosFor, type Layout } from "./tensor.ts";
-import { keep } from "./tidy.ts";
-import { stageValues } from "./values.ts";
-import { kernels } from "./wasm.ts";
-import { ChannelWorkspace, F64, MAX_CHANNELS } from "./workspace.ts";
+import { describeValue, fail } from "../errors.ts";
+import { allocateAll, checkBatchSize, checkMomentum, checkOutput, RUNNING_VARIANCES, type RunningVariance } from "../ops/common.ts";
+import { markEmptyStatistics } from "../ops/batch-norm.ts";
+import { forget, releaseWhenCollected } from "../memory.ts";
+import { readChoice, readFlag, readOptions } from "../options.ts";
+import { checkEps, checkLayoutTag, checkSameShape, geometryOf, type Geometry } from "../shape.ts";
+import { checkLayout, checkTensor, Tensor, zerosFor, type Layout } from "../tensor.ts";
+import { keep } from "../tidy.ts";
+import { stageValues } from "../values.ts";
+import { kernels } from "../wasm.ts";
+import { ChannelWorkspace, F64, MAX_CHANNELS } from "../workspace.ts";
 
 export interface BatchNormOptions {
   /** Added to the variance; default 1e-5. */
