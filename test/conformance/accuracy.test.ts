@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { BatchNorm, Tensor, batchNormBackward, batchNormTrain, init, type Layout } from "../../src/index.ts";
 import fixtures from "../fixtures/accuracy-cases.json";
 import { decodeFloat32, decodeFloat64 } from "../fixtures/decode.ts";
+import { barRatio, maxError, measure, orInfinity, show, worse, type Measured } from "../support/accuracy-bar.ts";
 import { testBuild } from "../support/build.ts";
 
 beforeAll(async () => {
@@ -43,37 +44,6 @@ interface Case {
 }
 
 const cases = (fixtures as unknown as { cases: Case[] }).cases;
-
-interface Measured {
-  error: number;
-  /** Where the worst element is and what it holds, for messages. */
-  detail: string;
-}
-
-/** Max |ours - exact|; NaN when ours is NaN, or infinite where float32(exact) is finite. */
-function measure(ours: ArrayLike<number>, exact: Float64Array, path: string): Measured {
-  if (ours.length !== exact.length) return { error: Number.NaN, detail: `${path}: ${ours.length} values, expected ${exact.length}` };
-  let error = 0, index = 0;
-  for (let i = 0; i < exact.length; i++) {
-    const o = ours[i], e = exact[i];
-    if (Number.isNaN(o) || (!Number.isFinite(o) && Number.isFinite(Math.fround(e)))) {
-      return { error: Number.NaN, detail: `${path}: ${o} at index ${i} where the exact result is ${e}` };
-    }
-    const d = Math.abs(o - e);
-    if (d > error) {
-      error = d;
-      index = i;
-    }
-  }
-  return { error, detail: `${path}: worst at index ${index}, ours ${ours[index]}, exact ${exact[index]}` };
-}
-
-/** The worse of two measurements (NaN counts as worst). */
-function worse(a: Measured, b: Measured): Measured {
-  if (Number.isNaN(a.error)) return a;
-  if (Number.isNaN(b.error)) return b;
-  return b.error > a.error ? b : a;
-}
 
 /** One training step through the layer and through the functional API; our value of every output. */
 function runOurs(fixture: Case): Record<Output, Measured> {
@@ -116,9 +86,6 @@ function runOurs(fixture: Case): Record<Output, Measured> {
   return result;
 }
 
-const orInfinity = (v: number | null): number => (v === null ? Number.POSITIVE_INFINITY : v);
-/** NaN is our marker for a non-finite output (see measure). */
-const show = (v: number): string => (Number.isNaN(v) ? "non-finite output" : Number.isFinite(v) ? v.toExponential(2) : "inf");
 
 interface Row { name: string; family: Family; output: Output; ours: number; torch: number; bound: number }
 const rows: Row[] = [];
@@ -155,8 +122,7 @@ describe("accuracy bar: ours <= max(torch float32, float32 rounding of the exact
     // Max abs errors over the cases of each family where torch's output is finite
     // (hard data mixes scales from 1e-20 to 3e38, so the ratio columns say more).
     // NaN ours (non-finite output) is infinitely over; an infinite error against an infinite bound is at the bar.
-    const ratio = (r: Row) => (Number.isNaN(r.ours) ? Number.POSITIVE_INFINITY : r.ours === r.bound ? (r.ours === 0 ? 0 : 1) : r.ours / r.bound);
-    const max = (values: number[]) => values.reduce((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.max(a, b)), 0);
+    const ratio = barRatio, max = maxError;
     const lines = [
       `accuracy vs float64 (${testBuild()} build). ours, torch: max abs error over the cases where torch float32 is finite;`,
       "ratio: worst ours / max(torch, float32 rounding) over all cases (> 1 misses the bar); failing: cases above the bar",
