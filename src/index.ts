@@ -17,3 +17,12 @@ export {
   type TrainOptions, type EvalOptions, type BackwardOptions,
 } from "./ops/batch-norm.ts";
 export type { RunningVariance } from "./ops/common.ts";
+export { LayerNorm, RMSNorm, type LayerNormOptions, type RMSNormOptions } from "./layers/layer-norm.ts";
+export { GroupNorm, type GroupNormOptions } from "./layers/group-norm.ts";
+export { InstanceNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, type InstanceNormOptions } from "./layers/instance-norm.ts";
+export type { NormStatistics } from "./layers/norm-layer.ts";
+export { layerNorm, layerNormBackward } from "./ops/layer-norm.ts";
+export { rmsNorm, rmsNormBackward } from "./ops/rms-norm.ts";
+export { groupNorm, groupNormBackward } from "./ops/group-norm.ts";
+export { instanceNorm, instanceNormBackward } from "./ops/instance-norm.ts";
+export { SavedNormStatistics } from "./ops/saved.ts";

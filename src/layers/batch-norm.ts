@@ -11,9 +11,9 @@ import { readChoice, readFlag, readOptions } from "../options.ts";
 import { checkEps, checkLayoutTag, checkSameShape, geometryOf, type Geometry } from "../shape.ts";
 import { checkLayout, checkTensor, Tensor, zerosFor, type Layout } from "../tensor.ts";
 import { keep } from "../tidy.ts";
-import { stageValues } from "../values.ts";
 import { kernels } from "../wasm.ts";
 import { ChannelWorkspace, F64, MAX_CHANNELS } from "../workspace.ts";
+import { ownLive, readBatchCount, stageArray } from "./common.ts";
 
 export interface BatchNormOptions {
   /** Added to the variance; default 1e-5. */
@@ -401,15 +401,7 @@ export class BatchNorm {
   }
 
   #stagePerChannel(value: unknown, argument: string): Float32Array {
-    let values: Float32Array;
-    if (Tensor.isTensor(value)) {
-      value.assertLive(argument);
-      values = value.toFloat32Array();
-    } else {
-      values = stageValues(value, argument, false).values;
-    }
-    if (values.length !== this.numFeatures) fail("ERR_CHANNELS", argument, `must hold ${this.numFeatures} values, got ${values.length}`);
-    return values;
+    return stageArray(value, this.numFeatures, argument, "ERR_CHANNELS");
   }
 
   #ptr(t: Tensor | null): number {
@@ -458,18 +450,6 @@ export class BatchNorm {
     kernels().evalPrepare(this.numFeatures, this.#runningMean!.byteOffset, this.#runningVar!.byteOffset, this.#ptr(this.#weight), this.#ptr(this.#bias), this.eps, this.#workspace.ptr);
     versions.set([weight, bias, mean, variance]);
   }
-}
-
-function ownLive(t: Tensor | null, name: string): void {
-  if (t?.disposed) fail("ERR_DISPOSED", `this.${name}`, `the layer's ${name} was disposed (through bn.${name}.dispose()); the layer cannot use it`);
-}
-
-function readBatchCount(value: unknown, argument: string): number {
-  const count = typeof value === "bigint" && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
-  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) {
-    fail("ERR_ARGUMENT", argument, `must be a non-negative integer (number or bigint), got ${describeValue(value)}`);
-  }
-  return count;
 }
 
 function rankRule(allowed: readonly number[], expected: string) {
