@@ -6,6 +6,8 @@ import { LAYER_SIZES, Network } from "./network.mjs";
 import { seededRandom } from "../shared/random.mjs";
 
 export const BATCH = 60;
+/** "Train loss" everywhere (terminal, report, page) is the mean over the last LOSS_WINDOW steps, whatever the checkpoint spacing. */
+export const LOSS_WINDOW = 100;
 const EVAL_BATCH = 500;
 /** The sigmoid input followed in the percentile plot: unit 0 of the last hidden layer. */
 export const TRACKED_LAYER = LAYER_SIZES.length - 3;
@@ -34,8 +36,7 @@ export class Arm {
     this.orderRandom = seededRandom(seed + 1);
     this.cursor = data.train.count; // forces a shuffle before the first batch
     this.step = 0;
-    this.lossSum = 0;
-    this.lossCount = 0;
+    this.recentLosses = new Float64Array(LOSS_WINDOW); // a ring: step i's loss at i % LOSS_WINDOW
     this.history = []; // { step, loss, accuracy, percentiles: [p15, p50, p85] }
     this.batchInputs = new Float32Array(BATCH * IMAGE_SIZE);
     this.batchLabels = new Uint8Array(BATCH);
@@ -63,8 +64,7 @@ export class Arm {
       this.net.forward(this.batchInputs);
       const loss = this.net.loss(this.batchLabels);
       this.net.backwardAndStep(this.learningRate);
-      this.lossSum += loss;
-      this.lossCount++;
+      this.recentLosses[this.step % LOSS_WINDOW] = loss;
       this.step++;
     }
   }
@@ -95,12 +95,18 @@ export class Arm {
     return { accuracy: correct / count, percentiles: [0.15, 0.5, 0.85].map((p) => percentile(tracked, p)) };
   }
 
-  /** Evaluates and appends a checkpoint to the history (loss: mean since the previous one). */
+  /** Mean training loss over the last LOSS_WINDOW steps (fewer before that many ran; NaN before the first). */
+  recentLoss() {
+    const count = Math.min(this.step, LOSS_WINDOW);
+    let sum = 0;
+    for (let i = 0; i < count; i++) sum += this.recentLosses[i];
+    return count > 0 ? sum / count : NaN;
+  }
+
+  /** Evaluates and appends a checkpoint to the history. */
   checkpoint() {
     const { accuracy, percentiles } = this.evaluate();
-    const loss = this.lossCount ? this.lossSum / this.lossCount : NaN;
-    this.lossSum = 0;
-    this.lossCount = 0;
+    const loss = this.recentLoss();
     const entry = { step: this.step, loss, accuracy, percentiles };
     this.history.push(entry);
     return entry;

@@ -3,8 +3,8 @@
 import * as batchnorm from "batchnorm-wasm";
 import { DEFAULT_ARMS } from "../arms.mjs";
 import { decodeDataset } from "../../shared/mnist.mjs";
-import { Arm } from "../experiment.mjs";
-import { accuracyPlot, percentilePlot } from "../plots.mjs";
+import { Arm, LOSS_WINDOW } from "../experiment.mjs";
+import { accuracyPlot, percentilePlot, percentileRange } from "../plots.mjs";
 
 const params = new URLSearchParams(location.search);
 const totalSteps = Number(params.get("steps") ?? 1200);
@@ -14,21 +14,22 @@ const state = { totalSteps, done: false, arms: [] };
 window.__demo = state;
 
 const status = document.getElementById("status");
+document.getElementById("loss-window").textContent = String(LOSS_WINDOW);
+document.getElementById("loss-header").textContent = `train loss (last ${LOSS_WINDOW} steps)`;
 const yieldToBrowser = () => new Promise((done) => setTimeout(done, 0));
 
 function draw(arms) {
   document.getElementById("accuracy").innerHTML = accuracyPlot(arms, totalSteps);
-  const range = arms.flatMap((a) => a.history.flatMap((e) => e.percentiles));
-  const yMin = Math.floor(Math.min(-2, ...range)), yMax = Math.ceil(Math.max(2, ...range));
-  document.getElementById("percentiles-plain").innerHTML = percentilePlot(arms[0], totalSteps, { yMin, yMax });
-  document.getElementById("percentiles-bn").innerHTML = percentilePlot(arms[1], totalSteps, { yMin, yMax });
+  const range = percentileRange(arms);
+  document.getElementById("percentiles-plain").innerHTML = percentilePlot(arms[0], totalSteps, range);
+  document.getElementById("percentiles-bn").innerHTML = percentilePlot(arms[1], totalSteps, range);
   const body = document.querySelector("#arms tbody");
   body.innerHTML = "";
   for (const arm of arms) {
     const last = arm.history.at(-1);
     const row = body.insertRow();
     row.dataset.arm = arm.name;
-    for (const cell of [arm.name, arm.learningRate, arm.step, last ? last.loss.toFixed(3) : "-", last ? `${(last.accuracy * 100).toFixed(1)}%` : "-", (arm.step / arm.seconds).toFixed(0)]) {
+    for (const cell of [arm.name, arm.learningRate, arm.step, last ? last.loss.toFixed(3) : "-", last ? `${(last.accuracy * 100).toFixed(1)}%` : "-", arm.seconds > 0 ? (arm.step / arm.seconds).toFixed(0) : "-"]) {
       row.insertCell().textContent = String(cell);
     }
   }

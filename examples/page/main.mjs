@@ -4,17 +4,52 @@ import { CHANNELS, runExperiment } from "./experiment.mjs";
 
 const format = (value) => (Math.abs(value) >= 1e4 || (Math.abs(value) < 1e-2 && value !== 0) ? value.toExponential(3) : value.toFixed(4));
 
-/** Draws an 8x8 plane on a diverging scale from -3 (blue) to 3 (red). */
+/** Every map and the colour bar share this diverging scale: -SCALE (blue) through 0 (white) to +SCALE (red). */
+const SCALE = 6;
+
+function colourOf(value) {
+  const t = Math.max(-1, Math.min(1, value / SCALE));
+  return t >= 0 ? [255, Math.round(255 * (1 - t)), Math.round(255 * (1 - t)), 255] : [Math.round(255 * (1 + t)), Math.round(255 * (1 + t)), 255, 255];
+}
+
+/** Draws an 8x8 plane on the shared scale. */
 function drawPlane(canvas, values) {
   canvas.width = 8;
   canvas.height = 8;
   const context = canvas.getContext("2d");
   const image = context.createImageData(8, 8);
-  values.forEach((value, i) => {
-    const t = Math.max(-1, Math.min(1, value / 3));
-    image.data.set(t >= 0 ? [255, Math.round(255 * (1 - t)), Math.round(255 * (1 - t)), 255] : [Math.round(255 * (1 + t)), Math.round(255 * (1 + t)), 255, 255], i * 4);
-  });
+  values.forEach((value, i) => image.data.set(colourOf(value), i * 4));
   context.putImageData(image, 0, 0);
+}
+
+/** The colour bar under the maps: the same colourOf, left -SCALE to right +SCALE, with tick labels. */
+function drawColourBar(canvas, ticks) {
+  canvas.width = 256;
+  canvas.height = 1;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(256, 1);
+  for (let i = 0; i < 256; i++) image.data.set(colourOf(-SCALE + (2 * SCALE * i) / 255), i * 4);
+  context.putImageData(image, 0, 0);
+  for (const value of [-SCALE, -SCALE / 2, 0, SCALE / 2, SCALE]) {
+    const label = Object.assign(document.createElement("span"), { textContent: value > 0 ? `+${value}` : String(value) });
+    label.style.left = `${((value + SCALE) / (2 * SCALE)) * 100}%`;
+    ticks.append(label);
+  }
+}
+
+const share = (values) => values.filter((v) => Math.abs(v) > SCALE).length / values.length;
+const percent = (fraction) => `${Math.round(fraction * 100)}%`;
+
+/** The caption, written from the numbers shown, so it stays true if the experiment changes. */
+function caption(result) {
+  const depth = CHANNELS.findIndex((c) => c.name === "depth");
+  const inputs = CHANNELS.map((c) => `${c.name} ${c.mean} ± ${c.std}`).join(", ");
+  const outputs = CHANNELS.map((c, i) => `${c.name} ${result.bias[i]} ± ${result.weight[i]}`).join(", ");
+  return `The first example of the eval batch (8 × 8 pixels per channel), every map on the colour scale of the bar below ` +
+    `(values beyond ±${SCALE} take the end colours). The inputs (mean ± std: ${inputs}) mostly leave the scale or barely vary: ` +
+    `${percent(share(result.sampleInput))} of the input pixels lie beyond ±${SCALE}. The outputs are gamma · x̂ + beta, so each channel ` +
+    `varies around its beta with a spread of its gamma (${outputs}); ${percent(share(result.sampleOutput))} of them lie beyond ±${SCALE}. ` +
+    `The depth output, beta ${result.bias[depth]}, is therefore drawn in reds around +${result.bias[depth]}.`;
 }
 
 function show(result) {
@@ -40,6 +75,8 @@ function show(result) {
       maps.append(figure);
     });
   }
+  document.getElementById("maps-caption").textContent = caption(result);
+  drawColourBar(document.getElementById("colour-bar"), document.getElementById("colour-ticks"));
   document.getElementById("status").textContent = `Done: ${batchnorm.liveTensorCount()} tensors left alive.`;
   document.getElementById("result").hidden = false;
 }

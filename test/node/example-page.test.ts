@@ -43,6 +43,10 @@ describe("example page in Chromium", () => {
         numbers.forEach((value, i) => expect(Math.abs(value - truth[i])).toBeLessThanOrEqual(Math.max(5e-5, Math.abs(truth[i]) * 5e-4)));
       });
       expect(await page.$$eval("#maps canvas", (canvases) => canvases.length)).toBe(2 * CHANNELS.length);
+      // The maps' colour bar, with its end labels, and a caption written from the shown numbers.
+      expect(await page.$eval("#colour-bar", (c) => (c as HTMLCanvasElement).width)).toBe(256);
+      expect(await page.$$eval("#colour-ticks span", (spans) => spans.map((s) => s.textContent))).toEqual(["-6", "-3", "0", "+3", "+6"]);
+      expect(await page.textContent("#maps-caption")).toContain(`The depth output, beta ${expected.bias[3]}`);
       expect(await page.textContent("#status")).toBe("Done: 0 tensors left alive.");
       await saveScreenshot(page, "example-page.png");
     });
