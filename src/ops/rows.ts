@@ -130,12 +130,12 @@ export function rowBackward(
     const xp = state.x.byteOffset, weight = ptrOf(state.weight);
     k.reduceRuns(xp, gradient.byteOffset, weight, R, D, 1, 0, D, p("shift"), p("sumA"), p("sumB"));
     k.rowGradientCoefficients(R, D, hasMean, p("invStd"), p("meanOffset"), p("sumA"), p("sumB"), p("coefA"), p("coefB"), p("coefC"));
-    k.rowsGradient(xp, gradient.byteOffset, dx.byteOffset, R, D, hasMean ? p("mean") : 0, p("coefA"), p("coefB"), p("coefC"), weight);
-    if (weightGrad) {
+    if (weightGrad) { // before dx is written: dx may be dy itself
       k.reduceColumns(xp, gradient.byteOffset, R, D, hasMean ? p("mean") : 0, p("invStd"), p("columnA"), p("columnB"));
       k.accumulateGradients(D, p("columnB"), weightGrad.byteOffset);
       if (biasGrad) k.accumulateGradients(D, p("columnA"), biasGrad.byteOffset);
     }
+    k.rowsGradient(xp, gradient.byteOffset, dx.byteOffset, R, D, hasMean ? p("mean") : 0, p("coefA"), p("coefB"), p("coefC"), weight);
   }
   dx.markWritten();
   weightGrad?.markWritten();
