@@ -31,12 +31,12 @@ const GROUPED_ROWS_MAX_CHANNELS: i32 = 256;
 @inline function isFiniteF64(v: f64): bool { return v - v == 0; }
 
 /** A float32 channel (y = (x - k) * s + t) can create a NaN: a non-finite coefficient, or s = 0 (Inf * 0). */
-@inline function mayCreateNaN(k: f32, s: f32, t: f32): bool {
+@inline export function mayCreateNaN(k: f32, s: f32, t: f32): bool {
   return !(isFiniteF32(k) && isFiniteF32(s) && isFiniteF32(t)) || s == 0;
 }
 
 /** The same for a float64 training channel with coefficients m, a, b, t. */
-@inline function mayCreateNaN64(m: f64, a: f64, b: f64, t: f64): bool {
+@inline export function mayCreateNaN64(m: f64, a: f64, b: f64, t: f64): bool {
   return !(isFiniteF64(m) && isFiniteF64(a) && isFiniteF64(b) && isFiniteF64(t)) || a == 0;
 }
 
@@ -118,7 +118,7 @@ function affineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32, shift: 
 }
 
 @inline
-function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, scale: usize, offset: usize): void {
+function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, scale: usize, offset: usize, canonicalize: bool): void {
   const rowBytes = <usize>C << 2;
   let r = 0;
   if (ASC_FEATURE_SIMD) {
@@ -165,7 +165,7 @@ function affineChannelsLast(x: usize, y: usize, R: i32, C: i32, shift: usize, sc
       store<f32>(y + base + cb, v);
     }
   }
-  if (anyMayCreateNaN(C, shift, scale, offset)) canonicalizeRun(y, <usize>R * C);
+  if (canonicalize) canonicalizeRun(y, <usize>R * C);
 }
 
 // ---------------------------------------------------------------- training (float64)
@@ -210,9 +210,36 @@ function trainingAffineChannelsFirst(x: usize, y: usize, N: i32, C: i32, S: i32,
 }
 
 @inline
-function trainingAffineChannelsLast(x: usize, y: usize, R: i32, C: i32, mean: usize, coefA: usize, coefC: usize): void {
+function trainingAffineChannelsLast(x: usize, y: usize, R: i32, C: i32, mean: usize, coefA: usize, coefC: usize, canonicalize: bool): void {
   const rowBytes = <usize>C << 2;
-  for (let r = 0; r < R; r++) {
+  let r = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Groups of 4 rows share one load of each channel's float64 coefficients (six vectors per 4 channels).
+    for (; r + 4 <= R; r += 4) {
+      const base = <usize>r * rowBytes;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const cb = <usize>c << 2, c8 = <usize>c << 3;
+        const m0 = v128.load(mean + c8), m1 = v128.load(mean + c8, 16), a0 = v128.load(coefA + c8), a1 = v128.load(coefA + c8, 16);
+        const t0 = v128.load(coefC + c8), t1 = v128.load(coefC + c8, 16);
+        for (let j: usize = 0; j < 4; j++) {
+          const e = base + j * rowBytes + cb;
+          const v = v128.load(x + e);
+          v128.store(y + e, demotePair(
+            f64x2.add(f64x2.mul(f64x2.sub(lowHalf(v), m0), a0), t0), f64x2.add(f64x2.mul(f64x2.sub(highHalf(v), m1), a1), t1)));
+        }
+      }
+      for (; c < C; c++) {
+        const cb = <usize>c << 2;
+        const m = f64At(mean, c), a = f64At(coefA, c), t = f64At(coefC, c);
+        for (let j: usize = 0; j < 4; j++) {
+          const e = base + j * rowBytes + cb;
+          store<f32>(y + e, <f32>((<f64>load<f32>(x + e) - m) * a + t));
+        }
+      }
+    }
+  }
+  for (; r < R; r++) {
     const base = <usize>r * rowBytes;
     let c = 0;
     if (ASC_FEATURE_SIMD) {
@@ -231,9 +258,8 @@ function trainingAffineChannelsLast(x: usize, y: usize, R: i32, C: i32, mean: us
       store<f32>(y + base + cb, v);
     }
   }
-  if (anyMayCreateNaN64(C, mean, coefA, 0, coefC)) canonicalizeRun(y, <usize>R * C);
+  if (canonicalize) canonicalizeRun(y, <usize>R * C);
 }
-
 
 @inline function trainingGradientScalar(x: f32, g: f32, m: f64, a: f64, b: f64, t: f64): f32 {
   return <f32>((<f64>g * a + (<f64>x - m) * b) + t);
@@ -271,9 +297,36 @@ function trainingGradientChannelsFirst(x: usize, dy: usize, dx: usize, N: i32, C
 }
 
 @inline
-function trainingGradientChannelsLast(x: usize, dy: usize, dx: usize, R: i32, C: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize): void {
+function trainingGradientChannelsLast(x: usize, dy: usize, dx: usize, R: i32, C: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize, canonicalize: bool): void {
   const rowBytes = <usize>C << 2;
-  for (let r = 0; r < R; r++) {
+  let r = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Groups of 4 rows share one load of each channel's float64 coefficients (eight vectors per 4 channels).
+    for (; r + 4 <= R; r += 4) {
+      const base = <usize>r * rowBytes;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const cb = <usize>c << 2, c8 = <usize>c << 3;
+        const m0 = v128.load(mean + c8), m1 = v128.load(mean + c8, 16), a0 = v128.load(coefA + c8), a1 = v128.load(coefA + c8, 16);
+        const b0 = v128.load(coefB + c8), b1 = v128.load(coefB + c8, 16), t0 = v128.load(coefC + c8), t1 = v128.load(coefC + c8, 16);
+        for (let j: usize = 0; j < 4; j++) {
+          const e = base + j * rowBytes + cb;
+          const xv = v128.load(x + e), gv = v128.load(dy + e);
+          v128.store(dx + e, demotePair(
+            trainingGradientPair(lowHalf(xv), lowHalf(gv), m0, a0, b0, t0), trainingGradientPair(highHalf(xv), highHalf(gv), m1, a1, b1, t1)));
+        }
+      }
+      for (; c < C; c++) {
+        const cb = <usize>c << 2;
+        const m = f64At(mean, c), a = f64At(coefA, c), b = f64At(coefB, c), t = f64At(coefC, c);
+        for (let j: usize = 0; j < 4; j++) {
+          const e = base + j * rowBytes + cb;
+          store<f32>(dx + e, trainingGradientScalar(load<f32>(x + e), load<f32>(dy + e), m, a, b, t));
+        }
+      }
+    }
+  }
+  for (; r < R; r++) {
     const base = <usize>r * rowBytes;
     let c = 0;
     if (ASC_FEATURE_SIMD) {
@@ -292,7 +345,7 @@ function trainingGradientChannelsLast(x: usize, dy: usize, dx: usize, R: i32, C:
       store<f32>(dx + e, v);
     }
   }
-  if (anyMayCreateNaN64(C, mean, coefA, coefB, coefC)) canonicalizeRun(dx, <usize>R * C);
+  if (canonicalize) canonicalizeRun(dx, <usize>R * C);
 }
 
 // ---------------------------------------------------------------- index-space entry points
@@ -305,10 +358,16 @@ export function affineRuns(x: usize, y: usize, P: i32, B: i32, period: i32, shif
   affineChannelsFirst(x, y, P / period, period, B, shift, scale, offset);
 }
 
-export function affineLanes(x: usize, y: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, shift: usize, scale: usize, offset: usize): void {
+/**
+ * `nanCheck`: whether the coefficients can create a NaN (then outputs are
+ * canonicalized): 1 yes, 0 no (the caller knows, e.g. from a cached flag), -1
+ * scan them (O(C) per batch: costly when rows are few).
+ */
+export function affineLanes(x: usize, y: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, shift: usize, scale: usize, offset: usize, nanCheck: i32): void {
   for (let b = 0; b < batches; b++) {
     const data = (<usize>b * R * C) << 2, coef = (<usize>b * coefBatchStride) << 2;
-    affineChannelsLast(x + data, y + data, R, C, shift + coef, scale + coef, offset + coef);
+    const canonicalize = nanCheck < 0 ? anyMayCreateNaN(C, shift + coef, scale + coef, offset + coef) : nanCheck > 0;
+    affineChannelsLast(x + data, y + data, R, C, shift + coef, scale + coef, offset + coef, canonicalize);
   }
 }
 
@@ -316,10 +375,11 @@ export function trainingAffineRuns(x: usize, y: usize, P: i32, B: i32, period: i
   trainingAffineChannelsFirst(x, y, P / period, period, B, mean, coefA, coefC);
 }
 
-export function trainingAffineLanes(x: usize, y: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, mean: usize, coefA: usize, coefC: usize): void {
+export function trainingAffineLanes(x: usize, y: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, mean: usize, coefA: usize, coefC: usize, nanCheck: i32): void {
   for (let b = 0; b < batches; b++) {
     const data = (<usize>b * R * C) << 2, coef = (<usize>b * coefBatchStride) << 3;
-    trainingAffineChannelsLast(x + data, y + data, R, C, mean + coef, coefA + coef, coefC + coef);
+    const canonicalize = nanCheck < 0 ? anyMayCreateNaN64(C, mean + coef, coefA + coef, 0, coefC + coef) : nanCheck > 0;
+    trainingAffineChannelsLast(x + data, y + data, R, C, mean + coef, coefA + coef, coefC + coef, canonicalize);
   }
 }
 
@@ -327,10 +387,11 @@ export function trainingGradientRuns(x: usize, dy: usize, dx: usize, P: i32, B: 
   trainingGradientChannelsFirst(x, dy, dx, P / period, period, B, mean, coefA, coefB, coefC);
 }
 
-export function trainingGradientLanes(x: usize, dy: usize, dx: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize): void {
+export function trainingGradientLanes(x: usize, dy: usize, dx: usize, batches: i32, R: i32, C: i32, coefBatchStride: i32, mean: usize, coefA: usize, coefB: usize, coefC: usize, nanCheck: i32): void {
   for (let b = 0; b < batches; b++) {
     const data = (<usize>b * R * C) << 2, coef = (<usize>b * coefBatchStride) << 3;
-    trainingGradientChannelsLast(x + data, dy + data, dx + data, R, C, mean + coef, coefA + coef, coefB + coef, coefC + coef);
+    const canonicalize = nanCheck < 0 ? anyMayCreateNaN64(C, mean + coef, coefA + coef, coefB + coef, coefC + coef) : nanCheck > 0;
+    trainingGradientChannelsLast(x + data, dy + data, dx + data, R, C, mean + coef, coefA + coef, coefB + coef, coefC + coef, canonicalize);
   }
 }
 

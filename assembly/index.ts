@@ -7,7 +7,7 @@ import { affineRuns, affineLanes, trainingAffineRuns, trainingAffineLanes, train
 import { choosePilots, finishGroups } from "./space";
 import {
   trainingCoefficients, inferenceCoefficients, updateRunningStatistics, trainingGradientCoefficients,
-  inferenceParameterGradients, accumulateParameterGradients,
+  inferenceParameterGradients, accumulateParameterGradients, riskFlag, RISK_EVAL, RISK_EVAL_BACKWARD, RISK_TRAIN, RISK_BACKWARD,
 } from "./channel";
 import {
   SUM_A, SUM_B, SHIFT, EVAL_SHIFT, EVAL_SCALE, EVAL_OFFSET, ZERO, PILOT, MEAN, VARIANCE, COEF_A, COEF_B, COEF_C,
@@ -71,9 +71,9 @@ function reduceBatchNorm(x: usize, dy: usize, N: i32, C: i32, S: i32, channelsLa
   else reduceRuns(x, dy, 0, C, S, N, <usize>C * S, S, shift, sumA, sumB);
 }
 
-/** y = (x - shift) * scale + offset with per-channel float32 coefficients. */
-function affineBatchNorm(x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool, shift: usize, scale: usize, offset: usize): void {
-  if (channelsLast) affineLanes(x, y, 1, N * S, C, 0, shift, scale, offset);
+/** y = (x - shift) * scale + offset with per-channel float32 coefficients; `risky`: whether they can create a NaN. */
+function affineBatchNorm(x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool, shift: usize, scale: usize, offset: usize, risky: i32): void {
+  if (channelsLast) affineLanes(x, y, 1, N * S, C, 0, shift, scale, offset, risky);
   else affineRuns(x, y, N * C, S, C, shift, scale, offset);
 }
 
@@ -85,7 +85,7 @@ export function trainForward(x: usize, y: usize, N: i32, C: i32, S: i32, channel
   batchStatistics(x, N, C, S, channelsLast, ws);
   trainingCoefficients(C, weight, bias, eps, ws);
   const mean = f64Slot(ws, C, MEAN), coefA = f64Slot(ws, C, COEF_A), coefC = f64Slot(ws, C, COEF_C);
-  if (channelsLast) trainingAffineLanes(x, y, 1, N * S, C, 0, mean, coefA, coefC);
+  if (channelsLast) trainingAffineLanes(x, y, 1, N * S, C, 0, mean, coefA, coefC, riskFlag(C, ws, RISK_TRAIN));
   else trainingAffineRuns(x, y, N * C, S, C, mean, coefA, coefC);
 }
 
@@ -101,7 +101,7 @@ export function evalPrepare(C: i32, runningMean: usize, runningVar: usize, weigh
 
 /** Inference forward with the cached coefficients: one pass, one multiply-add per element. */
 export function evalForward(x: usize, y: usize, N: i32, C: i32, S: i32, channelsLast: bool, ws: usize): void {
-  affineBatchNorm(x, y, N, C, S, channelsLast, f32Slot(ws, C, EVAL_SHIFT), f32Slot(ws, C, EVAL_SCALE), f32Slot(ws, C, EVAL_OFFSET));
+  affineBatchNorm(x, y, N, C, S, channelsLast, f32Slot(ws, C, EVAL_SHIFT), f32Slot(ws, C, EVAL_SCALE), f32Slot(ws, C, EVAL_OFFSET), riskFlag(C, ws, RISK_EVAL));
 }
 
 /**
@@ -113,7 +113,7 @@ export function trainBackward(x: usize, dy: usize, dx: usize, N: i32, C: i32, S:
   reduceBatchNorm(x, dy, N, C, S, channelsLast, f32Slot(ws, C, SHIFT), f64Slot(ws, C, SUM_A), f64Slot(ws, C, SUM_B));
   trainingGradientCoefficients(C, <f64>N * S, weight, ws);
   const mean = f64Slot(ws, C, MEAN), coefA = f64Slot(ws, C, COEF_A), coefB = f64Slot(ws, C, COEF_B), coefC = f64Slot(ws, C, COEF_C);
-  if (channelsLast) trainingGradientLanes(x, dy, dx, 1, N * S, C, 0, mean, coefA, coefB, coefC);
+  if (channelsLast) trainingGradientLanes(x, dy, dx, 1, N * S, C, 0, mean, coefA, coefB, coefC, riskFlag(C, ws, RISK_BACKWARD));
   else trainingGradientRuns(x, dy, dx, N * C, S, C, mean, coefA, coefB, coefC);
   accumulateParameterGradients(C, weightGrad, biasGrad, ws);
 }
@@ -128,6 +128,6 @@ export function evalBackward(x: usize, dy: usize, dx: usize, N: i32, C: i32, S: 
     inferenceParameterGradients(C, ws);
   }
   const zero = f32Slot(ws, C, ZERO);
-  affineBatchNorm(dy, dx, N, C, S, channelsLast, zero, f32Slot(ws, C, EVAL_SCALE), zero);
+  affineBatchNorm(dy, dx, N, C, S, channelsLast, zero, f32Slot(ws, C, EVAL_SCALE), zero, riskFlag(C, ws, RISK_EVAL_BACKWARD));
   if (parameterGradients) accumulateParameterGradients(C, weightGrad, biasGrad, ws);
 }

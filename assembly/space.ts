@@ -21,10 +21,6 @@ const CANCELLATION_LIMIT: f64 = 255.0 / 256.0;
   return <usize>(q / groupsPerBatch) * batchStride + <usize>(q % groupsPerBatch) * groupStride;
 }
 
-@inline function elementAt(x: usize, base: usize, e: usize, runStride: usize, B: i32): f32 {
-  return load<f32>(x + ((base + (e / <usize>B) * runStride + e % <usize>B) << 2));
-}
-
 @inline function median3(a: f32, b: f32, c: f32): f32 { return max<f32>(min<f32>(a, b), min<f32>(max<f32>(a, b), c)); }
 
 /**
@@ -34,11 +30,27 @@ const CANCELLATION_LIMIT: f64 = 255.0 / 256.0;
 export function choosePilots(
   x: usize, Q: i32, groupsPerBatch: i32, batchStride: usize, groupStride: usize, R: i32, runStride: usize, B: i32, pilot: usize,
 ): void {
+  // The middle and last samples sit at the same offset from every group's base.
   const count = <usize>R * B, middle = count >> 1, last = count - 1;
-  for (let q = 0; q < Q; q++) {
-    const base = groupBase(q, groupsPerBatch, batchStride, groupStride);
-    const value = median3(elementAt(x, base, 0, runStride, B), elementAt(x, base, middle, runStride, B), elementAt(x, base, last, runStride, B));
-    store<f32>(pilot + (<usize>q << 2), value);
+  const middleOffset = (middle / <usize>B) * runStride + middle % <usize>B, lastOffset = (last / <usize>B) * runStride + last % <usize>B;
+  let q = 0;
+  for (let batch: usize = 0; q < Q; batch++) {
+    const batchBase = batch * batchStride;
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      if (groupStride == 1) {
+        // Four adjacent groups (channels-last lanes): f32x4.min/max give the scalar path's values.
+        for (; j + 4 <= groupsPerBatch && q + 4 <= Q; j += 4, q += 4) {
+          const first = x + ((batchBase + <usize>j) << 2);
+          const a = v128.load(first), b = v128.load(first + (middleOffset << 2)), d = v128.load(first + (lastOffset << 2));
+          v128.store(pilot + (<usize>q << 2), f32x4.max(f32x4.min(a, b), f32x4.min(f32x4.max(a, b), d)));
+        }
+      }
+    }
+    for (; j < groupsPerBatch && q < Q; j++, q++) {
+      const first = x + ((batchBase + <usize>j * groupStride) << 2);
+      store<f32>(pilot + (<usize>q << 2), median3(load<f32>(first), load<f32>(first + (middleOffset << 2)), load<f32>(first + (lastOffset << 2))));
+    }
   }
 }
 

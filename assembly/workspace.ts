@@ -16,7 +16,8 @@ export const EVAL_INV_STD: i32 = 8;
 export const COEF_A: i32 = 9;      // training passes: y = (x - mean) * A + C; dx = (dy * A + (x - mean) * B) + C
 export const COEF_B: i32 = 10;
 export const COEF_C: i32 = 11;
-export const F64_SLOTS: i32 = 12;
+export const RISK: i32 = 12;       // [0] eval, [1] eval backward, [2] training forward, [3] backward: 1 when some channel's coefficients can create a NaN
+export const F64_SLOTS: i32 = 13;
 
 // float32 per-channel arrays
 export const SHIFT: i32 = 0;       // training: float32(mean), the backward reduction's shift

@@ -12,7 +12,7 @@ export const KERNEL_PARAMETERS = {
   // The index space (assembly/space.ts): statistics groups of runs of contiguous elements.
   choosePilots: 9, finishGroups: 13, finishMeanSquares: 4, broadcastShift: 4, mergeLanes: 4,
   reduceRuns: 11, reduceLanes: 10, reduceColumns: 8,
-  affineRuns: 8, affineLanes: 9, trainingAffineRuns: 8, trainingAffineLanes: 9, trainingGradientRuns: 10, trainingGradientLanes: 11,
+  affineRuns: 8, affineLanes: 10, trainingAffineRuns: 8, trainingAffineLanes: 10, trainingGradientRuns: 10, trainingGradientLanes: 12,
   rowsAffine: 8, rowsGradient: 10,
   groupTrainingCoefficients: 14, groupGradientCoefficients: 14, instanceRunningUpdate: 9, accumulateGradients: 3,
   rowTrainingCoefficients: 7, rowGradientCoefficients: 10,
@@ -50,11 +50,12 @@ export interface Kernels {
   reduceLanes(x: Ptr, dy: Ptr, batches: number, batchStride: number, R: number, rowStride: number, C: number, shift: Ptr, sumA: Ptr, sumB: Ptr): void;
   reduceColumns(x: Ptr, dy: Ptr, R: number, C: number, rowMean: Ptr, rowInv: Ptr, sumA: Ptr, sumB: Ptr): void;
   affineRuns(x: Ptr, y: Ptr, P: number, B: number, period: number, shift: Ptr, scale: Ptr, offset: Ptr): void;
-  affineLanes(x: Ptr, y: Ptr, batches: number, R: number, C: number, coefBatchStride: number, shift: Ptr, scale: Ptr, offset: Ptr): void;
+  /** nanCheck: 1 the coefficients can create a NaN (canonicalize), 0 they cannot, -1 scan them. */
+  affineLanes(x: Ptr, y: Ptr, batches: number, R: number, C: number, coefBatchStride: number, shift: Ptr, scale: Ptr, offset: Ptr, nanCheck: number): void;
   trainingAffineRuns(x: Ptr, y: Ptr, P: number, B: number, period: number, mean: Ptr, coefA: Ptr, coefC: Ptr): void;
-  trainingAffineLanes(x: Ptr, y: Ptr, batches: number, R: number, C: number, coefBatchStride: number, mean: Ptr, coefA: Ptr, coefC: Ptr): void;
+  trainingAffineLanes(x: Ptr, y: Ptr, batches: number, R: number, C: number, coefBatchStride: number, mean: Ptr, coefA: Ptr, coefC: Ptr, nanCheck: number): void;
   trainingGradientRuns(x: Ptr, dy: Ptr, dx: Ptr, P: number, B: number, period: number, mean: Ptr, coefA: Ptr, coefB: Ptr, coefC: Ptr): void;
-  trainingGradientLanes(x: Ptr, dy: Ptr, dx: Ptr, batches: number, R: number, C: number, coefBatchStride: number, mean: Ptr, coefA: Ptr, coefB: Ptr, coefC: Ptr): void;
+  trainingGradientLanes(x: Ptr, dy: Ptr, dx: Ptr, batches: number, R: number, C: number, coefBatchStride: number, mean: Ptr, coefA: Ptr, coefB: Ptr, coefC: Ptr, nanCheck: number): void;
   rowsAffine(x: Ptr, y: Ptr, R: number, D: number, rowMean: Ptr, rowInv: Ptr, weight: Ptr, bias: Ptr): void;
   rowsGradient(x: Ptr, dy: Ptr, dx: Ptr, R: number, D: number, rowMean: Ptr, rowA: Ptr, rowB: Ptr, rowC: Ptr, weight: Ptr): void;
   groupTrainingCoefficients(N: number, C: number, G: number, mean: Ptr, variance: Ptr, eps: number, weight: Ptr, bias: Ptr, invStd: Ptr, meanOffset: Ptr, coefMean: Ptr, coefA: Ptr, coefC: Ptr, shift: Ptr): void;

@@ -87,7 +87,7 @@ export function groupForward(kind: NormKind, f: GroupForward): { y: Tensor; save
     }
     k.groupTrainingCoefficients(N, C, G, p("mean"), p("variance"), eps, ptrOf(weight), ptrOf(bias), p("invStd"), p("meanOffset"), p("coefMean"), p("coefA"), p("coefC"), p("shift"));
     if (layout === "channels-first" || S === 1) k.trainingAffineRuns(xp, y.byteOffset, P, S, P, p("coefMean"), p("coefA"), p("coefC"));
-    else k.trainingAffineLanes(xp, y.byteOffset, N, S, C, C, p("coefMean"), p("coefA"), p("coefC"));
+    else k.trainingAffineLanes(xp, y.byteOffset, N, S, C, C, p("coefMean"), p("coefA"), p("coefC"), -1);
     if (f.running) {
       k.instanceRunningUpdate(N, C, S, f.running.momentum, true, p("mean"), p("variance"), f.running.mean.byteOffset, f.running.variance.byteOffset);
       f.running.mean.markWritten();
@@ -144,7 +144,7 @@ export function groupBackward(
     else k.reduceLanes(xp, gp, N, S * C, S, C, C, p("shift"), p("sumA"), p("sumB"));
     k.groupGradientCoefficients(N, C, G, count, ptrOf(state.weight), p("invStd"), p("meanOffset"), p("sumA"), p("sumB"), p("coefA"), p("coefB"), p("coefC"), p("gradWeight"), p("gradBias"));
     if (runs) k.trainingGradientRuns(xp, gp, dx.byteOffset, P, S, P, p("coefMean"), p("coefA"), p("coefB"), p("coefC"));
-    else k.trainingGradientLanes(xp, gp, dx.byteOffset, N, S, C, C, p("coefMean"), p("coefA"), p("coefB"), p("coefC"));
+    else k.trainingGradientLanes(xp, gp, dx.byteOffset, N, S, C, C, p("coefMean"), p("coefA"), p("coefB"), p("coefC"), -1);
     if (weightGrad) k.accumulateGradients(C, p("gradWeight"), weightGrad.byteOffset);
     if (biasGrad) k.accumulateGradients(C, p("gradBias"), biasGrad.byteOffset);
   }
