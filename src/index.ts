@@ -26,3 +26,7 @@ export { rmsNorm, rmsNormBackward } from "./ops/rms-norm.ts";
 export { groupNorm, groupNormBackward } from "./ops/group-norm.ts";
 export { instanceNorm, instanceNormBackward } from "./ops/instance-norm.ts";
 export { SavedNormStatistics } from "./ops/saved.ts";
+export {
+  SGD, Adam, AdamW, Optimizer, type SGDOptions, type AdamOptions, type SGDHyperparameters, type AdamHyperparameters, type SGDTorchGroup, type AdamTorchGroup,
+  type SGDStateDict, type AdamStateDict, type OptimizerStateDict, type ParameterStateDict, type ParameterPair, type ParameterInput, type ParamGroup, type ParamGroupInput,
+} from "./optim/index.ts";

@@ -16,6 +16,8 @@ export const KERNEL_PARAMETERS = {
   rowsAffine: 8, rowsGradient: 10,
   groupTrainingCoefficients: 14, groupGradientCoefficients: 14, instanceRunningUpdate: 9, accumulateGradients: 3,
   rowTrainingCoefficients: 7, rowGradientCoefficients: 10,
+  // Optimizers (assembly/optim.ts): one call per parameter tensor.
+  sgdStep: 11, adamStep: 15, fillValues: 3,
 } as const;
 
 export type KernelName = keyof typeof KERNEL_PARAMETERS;
@@ -64,6 +66,10 @@ export interface Kernels {
   accumulateGradients(count: number, gradient: Ptr, grad: Ptr): void;
   rowTrainingCoefficients(R: number, mean: Ptr, variance: Ptr, eps: number, invStd: Ptr, meanOffset: Ptr, shift: Ptr): void;
   rowGradientCoefficients(R: number, D: number, hasMean: boolean, invStd: Ptr, meanOffset: Ptr, sumA: Ptr, sumB: Ptr, coefA: Ptr, coefB: Ptr, coefC: Ptr): void;
+
+  sgdStep(param: Ptr, grad: Ptr, buf: Ptr, count: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean, firstStep: boolean): void;
+  adamStep(param: Ptr, grad: Ptr, expAvg: Ptr, expAvgSq: Ptr, maxExpAvgSq: Ptr, count: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean, amsgrad: boolean, maximize: boolean): void;
+  fillValues(ptr: Ptr, count: number, value: number): void;
 }
 
 // The interface and the table must name the same exports.

@@ -14,6 +14,7 @@ import { keep } from "../tidy.ts";
 import { kernels } from "../wasm.ts";
 import { ChannelWorkspace, F64, MAX_CHANNELS } from "../workspace.ts";
 import { ownLive, readBatchCount, stageArray } from "./common.ts";
+import { registerParameter } from "../parameters.ts";
 
 export interface BatchNormOptions {
   /** Added to the variance; default 1e-5. */
@@ -142,6 +143,8 @@ export class BatchNorm {
     this.#runningMean = runningMean;
     this.#runningVar = runningVar;
     releaseWhenCollected(this, [workspace.ptr]);
+    registerParameter(weight, () => this.#weightGrad);
+    registerParameter(bias, () => this.#biasGrad);
   }
 
   get numFeatures(): number { return this.#config.numFeatures; }
@@ -174,6 +177,17 @@ export class BatchNorm {
   get biasGrad(): Tensor | null { return this.#biasGrad; }
   get runningMean(): Tensor | null { return this.#runningMean; }
   get runningVar(): Tensor | null { return this.#runningVar; }
+
+  /** The learnable tensors (weight, then bias; none without affine), as torch's parameters(); optimizers take them. */
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, tensor]) => tensor);
+  }
+
+  /** [name, tensor] of each parameter under torch's names ("weight", "bias"), as torch's named_parameters(). */
+  namedParameters(): [string, Tensor][] {
+    this.#assertLive();
+    return this.#weight && this.#bias ? [["weight", this.#weight], ["bias", this.#bias]] : [];
+  }
   get numBatchesTracked(): number { return this.#numBatchesTracked; }
   /** Training batches kept out of the running statistics by skipNonFiniteBatches. */
   get skippedBatches(): number { return this.#skippedBatches; }

@@ -9,6 +9,7 @@ import { readFlag } from "../options.ts";
 import { Tensor, zerosFor } from "../tensor.ts";
 import { keep } from "../tidy.ts";
 import { ownLive, readBatchCount, stageArray } from "./common.ts";
+import { registerParameter } from "../parameters.ts";
 
 /** Mean and invStd per statistics group of the last training-mode forward (mean null for RMSNorm). */
 export interface NormStatistics {
@@ -51,6 +52,8 @@ export abstract class NormLayer {
     ]);
     this.#weight = weight;
     this.#bias = bias;
+    registerParameter(weight, () => this.#weightGrad);
+    registerParameter(bias, () => this.#biasGrad);
   }
 
   get training(): boolean {
@@ -79,10 +82,18 @@ export abstract class NormLayer {
     return { mean: this.#saved.mean, invStd: this.#saved.invStd };
   }
 
-  /** The learnable tensors (weight, then bias), as torch's parameters(). */
+  /** The learnable tensors (weight, then bias), as torch's parameters(); optimizers take them. */
   parameters(): Tensor[] {
+    return this.namedParameters().map(([, tensor]) => tensor);
+  }
+
+  /** [name, tensor] of each parameter under torch's names ("weight", "bias"), as torch's named_parameters(). */
+  namedParameters(): [string, Tensor][] {
     this.assertLive();
-    return [this.#weight, this.#bias].filter((t): t is Tensor => t !== null);
+    const named: [string, Tensor][] = [];
+    if (this.#weight) named.push(["weight", this.#weight]);
+    if (this.#bias) named.push(["bias", this.#bias]);
+    return named;
   }
 
   /** y for x; subclasses choose the op. A rejected call changes nothing. */
