@@ -29,6 +29,18 @@ for (const [name, builds] of Object.entries(ENTRY_POINTS)) {
   await build({ ...common, format: "cjs", outfile: `dist/${name}.cjs` });
 }
 
+// batchnorm-wasm/node: Node file helpers around the core, which it imports from
+// dist/index.{js,cjs} rather than bundling a second copy (one BatchNormError class).
+const coreExternal = (file) => ({
+  name: "core-external",
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /^\.\/index\.ts$/ }, () => ({ path: `./${file}`, external: true }));
+  },
+});
+for (const [format, extension] of [["esm", "js"], ["cjs", "cjs"]]) {
+  await build({ entryPoints: ["src/node.ts"], bundle: true, platform: "node", target: "es2022", format, outfile: `dist/node.${extension}`, plugins: [coreExternal(`index.${extension}`)] });
+}
+
 rmSync("dist/types", { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
@@ -40,4 +52,4 @@ function rewriteImports(dir) {
   }
 }
 rewriteImports("dist/types");
-console.log(`bundled ${Object.keys(ENTRY_POINTS).map((name) => `dist/${name}.js`).join(", ")} (and .cjs); types in dist/types`);
+console.log(`bundled ${[...Object.keys(ENTRY_POINTS), "node"].map((name) => `dist/${name}.js`).join(", ")} (and .cjs); types in dist/types`);

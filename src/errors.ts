@@ -14,6 +14,7 @@ export type BatchNormErrorCode =
   | "ERR_LAYOUT"        // unknown layout, or a tensor tagged with the other layout
   | "ERR_ARGUMENT"      // any other invalid argument (type, range)
   | "ERR_STATE_DICT"    // missing or unexpected key in loadStateDict
+  | "ERR_FORMAT"        // a malformed file (safetensors header, offsets, dtypes)
   | "ERR_OUT_OF_MEMORY" // an allocation the memory limit or the wasm memory cannot hold
   | "ERR_NOT_INITIALIZED" // an op before init() resolved
   | "ERR_BUILD";        // unknown build, unsupported build, or a different build than the one initialised

@@ -30,3 +30,19 @@ export {
   SGD, Adam, AdamW, Optimizer, type SGDOptions, type AdamOptions, type SGDHyperparameters, type AdamHyperparameters, type SGDTorchGroup, type AdamTorchGroup,
   type SGDStateDict, type AdamStateDict, type OptimizerStateDict, type ParameterStateDict, type ParameterPair, type ParameterInput, type ParamGroup, type ParamGroupInput,
 } from "./optim/index.ts";
+export {
+  readSafetensors, writeSafetensors, SAFETENSORS_READ_DTYPES, SAFETENSORS_WRITE_DTYPES, MAX_SAFETENSORS_HEADER_BYTES,
+  type SafetensorsFile, type SafetensorsTensor, type SafetensorsDtype, type SafetensorsInput,
+} from "./io/safetensors.ts";
+export { type LoadStateDictOptions, type LoadStateDictResult } from "./state/load.ts";
+export { listNormLayers, loadBatchNorms, type NormLayerEntry } from "./state/list.ts";
+export { stateToJSON } from "./state/json.ts";
+export {
+  conventions, fromKerasConfig, toKerasConfig, fromKerasWeights, toKerasWeights, fromOnnxAttributes, toOnnxAttributes,
+  fromOnnxInitializers, toOnnxInitializers, type Convention, type ConventionName, type KerasBatchNormConfig, type FromKerasResult,
+  type OnnxBatchNormAttributes,
+} from "./conventions.ts";
+export {
+  fuseConvBnWeights, fuseLinearBnWeights, fuseBnLinearWeights, checkFolding,
+  type BatchNormFoldState, type FoldedWeights, type ConvFoldOptions, type LinearFoldOptions, type FoldingCheck,
+} from "./fold.ts";

@@ -21,7 +21,13 @@ const ALIASES: Record<string, string> = {
   output: "out",
   gamma: "weight",
   beta: "bias",
+  axis: "layout",
+  decay: "momentum",
 };
+
+/** Keras, TensorFlow and ONNX spellings, whose values may also mean something else here. */
+const FOREIGN = new Set(["epsilon", "center", "scale", "axis", "decay", "moving_mean", "moving_variance", "data_format", "training_mode", "gamma", "beta"]);
+const FOREIGN_NOTE = "; for Keras, TensorFlow or ONNX settings spread conventions.keras / conventions.onnx (their momentum is 1 - this one), or convert a whole layer config with fromKerasConfig / fromOnnxAttributes";
 
 function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -65,7 +71,7 @@ export function readOptions<K extends string>(options: unknown, argument: string
   for (const key of Object.keys(options)) {
     if (!(known as readonly string[]).includes(key)) {
       const hint = suggestion(key, known);
-      fail("ERR_ARGUMENT", `${argument}.${key}`, `unknown option${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${known.join(", ")}`);
+      fail("ERR_ARGUMENT", `${argument}.${key}`, `unknown option${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${known.join(", ")}${FOREIGN.has(key) && known.includes("eps" as K) ? FOREIGN_NOTE : ""}`);
     }
     staged[key as K] = (options as Record<string, unknown>)[key];
   }

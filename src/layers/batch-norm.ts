@@ -15,6 +15,8 @@ import { kernels } from "../wasm.ts";
 import { ChannelWorkspace, F64, MAX_CHANNELS } from "../workspace.ts";
 import { ownLive, readBatchCount, stageArray } from "./common.ts";
 import { registerParameter } from "../parameters.ts";
+import { planStateLoad, type LoadStateDictOptions, type LoadStateDictResult } from "../state/load.ts";
+import { withJSON } from "../state/json.ts";
 
 export interface BatchNormOptions {
   /** Added to the variance; default 1e-5. */
@@ -307,31 +309,28 @@ export class BatchNorm {
       state.running_var = this.#runningVar.toFloat32Array();
       state.num_batches_tracked = this.#numBatchesTracked;
     }
-    return state;
+    return withJSON(state); // JSON.stringify writes plain arrays
   }
 
   /**
-   * Loads a state dict (PyTorch keys). Each value is read once and converted
-   * into staging; all are checked before any is written.
+   * Loads a state dict (PyTorch keys; with `prefix`, this layer's keys inside a
+   * whole-model dict). Each value is read once and converted into staging; all
+   * are checked before any is written. Returns torch's { missingKeys,
+   * unexpectedKeys } (both empty unless `strict: false`).
    */
-  loadStateDict(state: BatchNormState): void {
+  loadStateDict(state: BatchNormState | Record<string, unknown>, options?: LoadStateDictOptions): LoadStateDictResult {
     this.#assertLive();
-    if (typeof state !== "object" || state === null || Array.isArray(state)) {
-      fail("ERR_ARGUMENT", "state", `must be a state dict object, got ${describeValue(state)}`);
-    }
     const expected: StateKey[] = [
       ...(this.affine ? (["weight", "bias"] as const) : []),
       ...(this.trackRunningStats ? (["running_mean", "running_var", "num_batches_tracked"] as const) : []),
     ];
-    for (const key of Object.keys(state)) {
-      if (!(expected as string[]).includes(key)) fail("ERR_STATE_DICT", `state.${key}`, `unexpected key (expected ${expected.join(", ")})`);
-    }
+    const plan = planStateLoad(state, options, expected);
     const staged = new Map<StateKey, Float32Array>();
     let count = this.#numBatchesTracked;
     for (const key of expected) {
-      const value: unknown = (state as Record<string, unknown>)[key];
-      const argument = `state.${key}`;
-      if (value === undefined) fail("ERR_STATE_DICT", argument, "missing key");
+      if (!plan.values.has(key)) continue; // missing, and strict: false
+      const value = plan.values.get(key);
+      const argument = `state.${plan.prefix}${key}`;
       if (key === "num_batches_tracked") count = readBatchCount(value, argument);
       else staged.set(key, this.#stagePerChannel(value, argument));
     }
@@ -343,6 +342,7 @@ export class BatchNorm {
       if (values && target) target.set(values);
     }
     if (this.trackRunningStats) this.#numBatchesTracked = count;
+    return { missingKeys: plan.missingKeys, unexpectedKeys: plan.unexpectedKeys };
   }
 
   /** torch's reset_running_stats(): running mean 0, running var 1, num_batches_tracked 0 (and skippedBatches 0). */

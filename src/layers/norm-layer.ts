@@ -1,7 +1,7 @@
 // What LayerNorm, RMSNorm, GroupNorm and InstanceNorm layers share: their
 // parameters and gradients, the saved statistics of the last forward, the mode,
 // state dicts with torch's keys, and the rule that a rejected call changes nothing.
-import { describeValue, fail } from "../errors.ts";
+import { fail } from "../errors.ts";
 import { forget } from "../memory.ts";
 import { allocateAll } from "../ops/common.ts";
 import type { SavedNormStatistics } from "../ops/saved.ts";
@@ -10,6 +10,8 @@ import { Tensor, zerosFor } from "../tensor.ts";
 import { keep } from "../tidy.ts";
 import { ownLive, readBatchCount, stageArray } from "./common.ts";
 import { registerParameter } from "../parameters.ts";
+import { planStateLoad, type LoadStateDictOptions, type LoadStateDictResult } from "../state/load.ts";
+import { withJSON } from "../state/json.ts";
 
 /** Mean and invStd per statistics group of the last training-mode forward (mean null for RMSNorm). */
 export interface NormStatistics {
@@ -154,39 +156,36 @@ export abstract class NormLayer {
     for (const buffer of this.buffers()) state[buffer.key] = buffer.tensor().toFloat32Array();
     const count = this.batchCount();
     if (count !== null) state.num_batches_tracked = count;
-    return state;
+    return withJSON(state); // JSON.stringify writes plain arrays
   }
 
-  /** Loads torch's keys; every value is read once into staging and checked before any is written. */
-  loadStateDict(state: Record<string, unknown>): void {
+  /**
+   * Loads torch's keys (with `prefix`, this layer's keys inside a whole-model
+   * dict); every value is read once into staging and checked before any is
+   * written. Returns torch's { missingKeys, unexpectedKeys } (empty unless `strict: false`).
+   */
+  loadStateDict(state: Record<string, unknown>, options?: LoadStateDictOptions): LoadStateDictResult {
     this.assertLive();
-    if (typeof state !== "object" || state === null || Array.isArray(state)) {
-      fail("ERR_ARGUMENT", "state", `must be a state dict object, got ${describeValue(state)}`);
-    }
     const size = this.#parameterShape.reduce((a, b) => a * b, 1);
     const targets: [string, Tensor, number][] = [];
     if (this.#weight) targets.push(["weight", this.#weight, size]);
     if (this.#bias) targets.push(["bias", this.#bias, size]);
     for (const buffer of this.buffers()) targets.push([buffer.key, buffer.tensor(), buffer.size]);
     const expected = [...targets.map(([key]) => key), ...(this.batchCount() !== null ? ["num_batches_tracked"] : [])];
-    for (const key of Object.keys(state)) {
-      if (!expected.includes(key)) fail("ERR_STATE_DICT", `state.${key}`, `unexpected key (expected ${expected.join(", ") || "none"})`);
-    }
-    const staged: Float32Array[] = [];
+    const plan = planStateLoad(state, options, expected);
+    const staged: (Float32Array | null)[] = [];
     for (const [key, , count] of targets) {
-      const value: unknown = state[key];
-      if (value === undefined) fail("ERR_STATE_DICT", `state.${key}`, "missing key");
-      staged.push(stageArray(value, count, `state.${key}`));
+      staged.push(plan.values.has(key) ? stageArray(plan.values.get(key), count, `state.${plan.prefix}${key}`) : null);
     }
     let count: number | null = null;
-    if (this.batchCount() !== null) {
-      if (state.num_batches_tracked === undefined) fail("ERR_STATE_DICT", "state.num_batches_tracked", "missing key");
-      count = readBatchCount(state.num_batches_tracked, "state.num_batches_tracked");
+    if (this.batchCount() !== null && plan.values.has("num_batches_tracked")) {
+      count = readBatchCount(plan.values.get("num_batches_tracked"), `state.${plan.prefix}num_batches_tracked`);
     }
     this.assertOwnLive();
     // Nothing below can fail.
-    targets.forEach(([, tensor], i) => tensor.set(staged[i]));
+    targets.forEach(([, tensor], i) => { const values = staged[i]; if (values) tensor.set(values); });
     if (count !== null) this.setBatchCount(count);
+    return { missingKeys: plan.missingKeys, unexpectedKeys: plan.unexpectedKeys };
   }
 
   get disposed(): boolean {
