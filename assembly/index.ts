@@ -24,6 +24,7 @@ export {
 export { groupTrainingCoefficients, groupGradientCoefficients, instanceRunningUpdate, accumulateGradients } from "./groups";
 export { rowTrainingCoefficients, rowGradientCoefficients } from "./rows";
 export { workspaceBytes } from "./workspace";
+export { channelMoments, normalizeChannels, gradientSums, gradientChannels } from "./sync";
 export { sgdStep, adamStep, fillValues } from "./optim";
 
 /** 1 in the SIMD build, 0 in the scalar build. */

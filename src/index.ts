@@ -27,6 +27,16 @@ export { groupNorm, groupNormBackward } from "./ops/group-norm.ts";
 export { instanceNorm, instanceNormBackward } from "./ops/instance-norm.ts";
 export { SavedNormStatistics } from "./ops/saved.ts";
 export {
+  STATS_SOURCES, SINGLE_SAMPLE_POLICIES, type StatsSource, type SingleSamplePolicy, type ForwardOptions,
+} from "./layers/batch-norm.ts";
+export { PopulationStatistics, recomputeStatistics } from "./adapt/population.ts";
+export {
+  SyncBatchNorm, localStatistics, mergeStatistics, mergeGradientSums, type StatisticsPayload, type GradientPayload, type AllReduce,
+} from "./sync.ts";
+export {
+  BatchRenorm, GhostBatchNorm, renormSchedule, type BatchRenormOptions, type GhostBatchNormOptions, type RenormLimits,
+} from "./variants/variants.ts";
+export {
   SGD, Adam, AdamW, Optimizer, type SGDOptions, type AdamOptions, type SGDHyperparameters, type AdamHyperparameters, type SGDTorchGroup, type AdamTorchGroup,
   type SGDStateDict, type AdamStateDict, type OptimizerStateDict, type ParameterStateDict, type ParameterPair, type ParameterInput, type ParamGroup, type ParamGroupInput,
 } from "./optim/index.ts";

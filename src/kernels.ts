@@ -16,6 +16,8 @@ export const KERNEL_PARAMETERS = {
   rowsAffine: 8, rowsGradient: 10,
   groupTrainingCoefficients: 14, groupGradientCoefficients: 14, instanceRunningUpdate: 9, accumulateGradients: 3,
   rowTrainingCoefficients: 7, rowGradientCoefficients: 10,
+  // Given statistics (assembly/sync.ts): synchronized BN, renormalization, ghost batches.
+  channelMoments: 7, normalizeChannels: 9, gradientSums: 10, gradientChannels: 11,
   // Optimizers (assembly/optim.ts): one call per parameter tensor.
   sgdStep: 11, adamStep: 15, fillValues: 3,
 } as const;
@@ -66,6 +68,11 @@ export interface Kernels {
   accumulateGradients(count: number, gradient: Ptr, grad: Ptr): void;
   rowTrainingCoefficients(R: number, mean: Ptr, variance: Ptr, eps: number, invStd: Ptr, meanOffset: Ptr, shift: Ptr): void;
   rowGradientCoefficients(R: number, D: number, hasMean: boolean, invStd: Ptr, meanOffset: Ptr, sumA: Ptr, sumB: Ptr, coefA: Ptr, coefB: Ptr, coefC: Ptr): void;
+
+  channelMoments(x: Ptr, N: number, C: number, S: number, channelsLast: boolean, mean: Ptr, m2: Ptr): void;
+  normalizeChannels(x: Ptr, y: Ptr, N: number, C: number, S: number, channelsLast: boolean, mean: Ptr, scale: Ptr, shift: Ptr): void;
+  gradientSums(x: Ptr, dy: Ptr, N: number, C: number, S: number, channelsLast: boolean, mean: Ptr, invStd: Ptr, sumDy: Ptr, sumDyXhat: Ptr): void;
+  gradientChannels(x: Ptr, dy: Ptr, dx: Ptr, N: number, C: number, S: number, channelsLast: boolean, mean: Ptr, coefA: Ptr, coefB: Ptr, coefC: Ptr): void;
 
   sgdStep(param: Ptr, grad: Ptr, buf: Ptr, count: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean, firstStep: boolean): void;
   adamStep(param: Ptr, grad: Ptr, expAvg: Ptr, expAvgSq: Ptr, maxExpAvgSq: Ptr, count: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean, amsgrad: boolean, maximize: boolean): void;

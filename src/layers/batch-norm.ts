@@ -37,9 +37,48 @@ export interface BatchNormOptions {
    * it in `skippedBatches`. Default false: PyTorch folds such a batch in.
    */
   skipNonFiniteBatches?: boolean;
+  /**
+   * Which statistics normalize, whatever train()/eval() says: "batch" or
+   * "running" (needs trackRunningStats). Default (undefined or null): the mode
+   * decides, as in torch (training: batch; eval: running when tracked).
+   */
+  stats?: StatsSource | null;
+  /**
+   * Whether a forward folds its batch statistics into the running statistics,
+   * whatever the mode (true needs trackRunningStats; with stats "running" the
+   * batch statistics are computed for the update only). Default (undefined or
+   * null): torch's rule, training mode with trackRunningStats.
+   */
+  updateRunningStats?: boolean | null;
+  /**
+   * A batch with one value per channel where batch statistics are needed:
+   * "throw" (torch's ERR_SINGLE_VALUE, default), "running" (normalize with the
+   * running statistics, no update; needs trackRunningStats) or
+   * "zero-variance" (ONNX: variance 0, so y = bias and dx = 0; a running
+   * update folds in the value and variance 0).
+   */
+  singleSample?: SingleSamplePolicy;
 }
 
-const OPTION_KEYS = ["eps", "momentum", "affine", "trackRunningStats", "layout", "runningVariance", "skipNonFiniteBatches"] as const;
+export const STATS_SOURCES = ["batch", "running"] as const;
+export type StatsSource = (typeof STATS_SOURCES)[number];
+export const SINGLE_SAMPLE_POLICIES = ["throw", "running", "zero-variance"] as const;
+export type SingleSamplePolicy = (typeof SINGLE_SAMPLE_POLICIES)[number];
+
+/** Per-call choices of forward (its second argument may be these options or the output tensor). */
+export interface ForwardOptions {
+  out?: Tensor;
+  /** Overrides the layer's stats for this call. */
+  stats?: StatsSource | null;
+  /** Overrides the layer's updateRunningStats for this call. */
+  updateRunningStats?: boolean | null;
+}
+
+const FORWARD_KEYS = ["out", "stats", "updateRunningStats"] as const;
+
+const OPTION_KEYS = [
+  "eps", "momentum", "affine", "trackRunningStats", "layout", "runningVariance", "skipNonFiniteBatches", "stats", "updateRunningStats", "singleSample",
+] as const;
 
 export interface BatchNormState {
   weight?: ArrayLike<number> | Tensor;
@@ -75,6 +114,38 @@ interface Config {
   layout: Layout;
   runningVariance: RunningVariance;
   skipNonFiniteBatches: boolean;
+  stats: StatsSource | null;
+  updateRunningStats: boolean | null;
+  singleSample: SingleSamplePolicy;
+}
+
+/** A forward's resolved choices (see BatchNorm.resolveForward). */
+export interface ForwardPlan {
+  out: Tensor | undefined;
+  /** Normalize with batch statistics (false: running). */
+  useBatch: boolean;
+  /** Fold the batch statistics into the running statistics. */
+  updating: boolean;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+};
+
+function readStats(value: unknown, argument: string, tracked: boolean): StatsSource | null {
+  if (value === undefined || value === null) return null;
+  const stats = readChoice(value, argument, STATS_SOURCES, "batch");
+  if (stats === "running" && !tracked) fail("ERR_ARGUMENT", argument, `"running" needs running statistics (the layer has trackRunningStats: false)`);
+  return stats;
+}
+
+function readUpdate(value: unknown, argument: string, tracked: boolean): boolean | null {
+  if (value === undefined || value === null) return null;
+  const update = readFlag(value, argument, false);
+  if (update && !tracked) fail("ERR_ARGUMENT", argument, "true needs running statistics (the layer has trackRunningStats: false)");
+  return update;
 }
 
 function readConfig(numFeatures: unknown, options: unknown): Config {
@@ -91,8 +162,38 @@ function readConfig(numFeatures: unknown, options: unknown): Config {
     layout: checkLayout(o.layout, "options.layout"),
     runningVariance: readChoice(o.runningVariance, "options.runningVariance", RUNNING_VARIANCES, "unbiased"),
     skipNonFiniteBatches: readFlag(o.skipNonFiniteBatches, "options.skipNonFiniteBatches", false),
+    ...readModeOptions(o),
   };
 }
+
+function readModeOptions(o: Partial<Record<(typeof OPTION_KEYS)[number], unknown>>): Pick<Config, "stats" | "updateRunningStats" | "singleSample"> {
+  const tracked = readFlag(o.trackRunningStats, "options.trackRunningStats", true);
+  const singleSample = readChoice(o.singleSample, "options.singleSample", SINGLE_SAMPLE_POLICIES, "throw");
+  if (singleSample === "running" && !tracked) fail("ERR_ARGUMENT", "options.singleSample", `"running" needs running statistics (trackRunningStats: false)`);
+  return {
+    stats: readStats(o.stats, "options.stats", tracked),
+    updateRunningStats: readUpdate(o.updateRunningStats, "options.updateRunningStats", tracked),
+    singleSample,
+  };
+}
+
+/** Module-private access to a layer's state for src/variants and src/sync.ts (not exported from the package). */
+export interface BatchNormAccess {
+  /** Rank and channel checks of the layer (ERR_RANK, ERR_CHANNELS naming `argument`). */
+  checkInput(layer: BatchNorm, x: Tensor, argument: string): Geometry;
+  /** ERR_DISPOSED for a disposed layer or a disposed own tensor. */
+  assertUsable(layer: BatchNorm, runningStatistics: boolean, gradients: boolean): void;
+  /** Allocates weightGrad and biasGrad (both or neither) when affine and not yet made. */
+  ensureGradients(layer: BatchNorm): void;
+  /** num_batches_tracked += 1; returns the new count. */
+  countBatch(layer: BatchNorm): number;
+  /** skippedBatches += 1. */
+  countSkipped(layer: BatchNorm): void;
+  /** The pending forward of the layer itself is gone (a variant's forward replaced it). */
+  dropForward(layer: BatchNorm): void;
+  recordStatistics(layer: BatchNorm, count: number, mean: Float64Array, variance: Float64Array): void;
+}
+export let batchNormAccess: BatchNormAccess;
 
 function filled(channels: number, value: number): Float32Array {
   return new Float32Array(channels).fill(value);
@@ -122,7 +223,40 @@ export class BatchNorm {
   #lastCount = -1;
   #lastMean: Float64Array | null = null;
   #lastVariance: Float64Array | null = null;
+  #stats: StatsSource | null;
+  #updateRunningStats: boolean | null;
+  #singleSample: SingleSamplePolicy;
   #disposed = false;
+
+  static {
+    batchNormAccess = {
+      checkInput: (layer, x, argument) => layer.#checkInput(x, argument),
+      assertUsable: (layer, runningStatistics, gradients) => {
+        layer.#assertLive();
+        layer.#assertOwnLive(runningStatistics, gradients);
+      },
+      ensureGradients: (layer) => {
+        if (!layer.affine || layer.#weightGrad !== null) return;
+        const C = layer.numFeatures;
+        const [weightGrad, biasGrad] = allocateAll<Tensor>([
+          () => keep(zerosFor([C], undefined, "this.weightGrad")),
+          () => keep(zerosFor([C], undefined, "this.biasGrad")),
+        ]);
+        layer.#weightGrad = weightGrad;
+        layer.#biasGrad = biasGrad;
+      },
+      countBatch: (layer) => ++layer.#numBatchesTracked,
+      countSkipped: (layer) => void (layer.#skippedBatches += 1),
+      dropForward: (layer) => void (layer.#hasSaved = false),
+      recordStatistics: (layer, count, mean, variance) => {
+        layer.#lastMean ??= new Float64Array(layer.numFeatures);
+        layer.#lastVariance ??= new Float64Array(layer.numFeatures);
+        layer.#lastMean.set(mean);
+        layer.#lastVariance.set(variance);
+        layer.#lastCount = count;
+      },
+    };
+  }
 
   constructor(numFeatures: number, options?: BatchNormOptions) {
     const config = readConfig(numFeatures, options);
@@ -144,9 +278,59 @@ export class BatchNorm {
     this.#bias = bias;
     this.#runningMean = runningMean;
     this.#runningVar = runningVar;
+    this.#stats = config.stats;
+    this.#updateRunningStats = config.updateRunningStats;
+    this.#singleSample = config.singleSample;
     releaseWhenCollected(this, [workspace.ptr]);
     registerParameter(weight, () => this.#weightGrad);
     registerParameter(bias, () => this.#biasGrad);
+  }
+
+  /** Which statistics normalize regardless of train()/eval(), or null: the mode decides (torch). */
+  get stats(): StatsSource | null { return this.#stats; }
+  set stats(value: StatsSource | null) {
+    this.#assertLive();
+    this.#stats = readStats(value, "stats", this.trackRunningStats);
+  }
+
+  /** Whether forwards update the running statistics regardless of the mode, or null: torch's rule. */
+  get updateRunningStats(): boolean | null { return this.#updateRunningStats; }
+  set updateRunningStats(value: boolean | null) {
+    this.#assertLive();
+    this.#updateRunningStats = readUpdate(value, "updateRunningStats", this.trackRunningStats);
+  }
+
+  /** What a one-value-per-channel batch does where batch statistics are needed. */
+  get singleSample(): SingleSamplePolicy { return this.#singleSample; }
+  set singleSample(value: SingleSamplePolicy) {
+    this.#assertLive();
+    if (value === undefined) fail("ERR_ARGUMENT", "singleSample", `must be "throw" or "running" or "zero-variance", got undefined`);
+    const policy = readChoice(value, "singleSample", SINGLE_SAMPLE_POLICIES, "throw");
+    if (policy === "running" && !this.trackRunningStats) fail("ERR_ARGUMENT", "singleSample", `"running" needs running statistics (trackRunningStats: false)`);
+    this.#singleSample = policy;
+  }
+
+  /**
+   * The choices forward makes for `outOrOptions` (an output tensor or
+   * ForwardOptions) and a batch of `geometry`: per call, then per layer, then
+   * the mode; applies the single-sample policy (may throw ERR_SINGLE_VALUE).
+   * Variants (src/variants) share it.
+   */
+  resolveForward(outOrOptions: unknown, geometry: Geometry, argument = "x"): ForwardPlan {
+    let out: unknown = outOrOptions, stats = this.#stats, update = this.#updateRunningStats;
+    if (isPlainObject(outOrOptions)) {
+      const o = readOptions(outOrOptions, "options", FORWARD_KEYS);
+      out = o.out;
+      stats = o.stats === undefined ? stats : readStats(o.stats, "options.stats", this.trackRunningStats);
+      update = o.updateRunningStats === undefined ? update : readUpdate(o.updateRunningStats, "options.updateRunningStats", this.trackRunningStats);
+    }
+    let useBatch = stats === null ? this.#training || !this.trackRunningStats : stats === "batch";
+    let updating = update === null ? this.#training && this.trackRunningStats : update;
+    if (geometry.count === 1 && (useBatch || updating)) {
+      if (this.#singleSample === "throw") checkBatchSize(geometry, argument);
+      else if (this.#singleSample === "running") useBatch = updating = false;
+    }
+    return { out: out as Tensor | undefined, useBatch, updating };
   }
 
   get numFeatures(): number { return this.#config.numFeatures; }
@@ -200,16 +384,20 @@ export class BatchNorm {
     return { count: this.#lastCount, mean: this.#lastMean!.slice(), variance: this.#lastVariance!.slice() };
   }
 
-  /** y = BN(x). Training mode (or no running stats): batch statistics; else running statistics. */
-  forward(x: Tensor, out?: Tensor): Tensor {
+  /**
+   * y = BN(x). Training mode (or no running stats): batch statistics; else
+   * running statistics; `stats` and `updateRunningStats` (per layer, or per
+   * call in options) override the mode. The second argument is the output
+   * tensor or ForwardOptions.
+   */
+  forward(x: Tensor, out?: Tensor | ForwardOptions): Tensor {
     this.#assertLive();
     const input = checkTensor(x, "x");
     const geometry = this.#checkInput(input, "x");
-    const useBatch = this.#training || !this.trackRunningStats;
-    const updating = this.#training && this.trackRunningStats;
+    const plan = this.resolveForward(out, geometry);
+    const { useBatch, updating } = plan;
     this.#assertOwnLive(this.trackRunningStats, false);
-    if (useBatch) checkBatchSize(geometry, "x");
-    const y = checkOutput(out, input, this.layout, "out", "x") ?? zerosFor(input.shape, input.layout, "out");
+    const y = checkOutput(plan.out, input, this.layout, "out", "x") ?? zerosFor(input.shape, input.layout, "out");
     // Nothing below can fail.
     const k = kernels();
     const { N, C, S, channelsLast, count } = geometry;
@@ -220,9 +408,19 @@ export class BatchNorm {
       else markEmptyStatistics(this.#workspace);
       this.#recordBatchStatistics(count);
       if (updating) this.#updateRunningStatistics(count);
-    } else if (count > 0) {
-      this.#prepareEval();
-      k.evalForward(input.byteOffset, y.byteOffset, N, C, S, channelsLast, ws);
+    } else {
+      // Running statistics normalize; with updating, this batch's statistics are
+      // computed first (x may be y) and folded in after the normalization.
+      if (updating) {
+        if (count > 0) k.batchStatistics(input.byteOffset, N, C, S, channelsLast, ws);
+        else markEmptyStatistics(this.#workspace);
+        this.#recordBatchStatistics(count);
+      }
+      if (count > 0) {
+        this.#prepareEval();
+        k.evalForward(input.byteOffset, y.byteOffset, N, C, S, channelsLast, ws);
+      }
+      if (updating) this.#updateRunningStatistics(count);
     }
     y.markWritten();
     const saved = (this.#saved ??= { mode: "batch", x: input, xVersion, weightVersion: 0, geometry });
@@ -441,7 +639,7 @@ export class BatchNorm {
     }
     this.#numBatchesTracked += 1;
     const factor = this.momentum ?? 1 / this.#numBatchesTracked;
-    kernels().runningUpdate(this.numFeatures, count, factor, this.runningVariance === "unbiased", this.#runningMean!.byteOffset, this.#runningVar!.byteOffset, this.#workspace.ptr);
+    kernels().runningUpdate(this.numFeatures, count, factor, this.runningVariance === "unbiased" && count > 1, this.#runningMean!.byteOffset, this.#runningVar!.byteOffset, this.#workspace.ptr);
     this.#runningMean!.markWritten();
     this.#runningVar!.markWritten();
   }
