@@ -40,7 +40,7 @@ export function planStateLoad(state: unknown, options: unknown, expected: readon
     fail("ERR_ARGUMENT", "state", `must be a state dict object, got ${describeValue(state)}`);
   }
   const o = readOptions(options, "options", OPTION_KEYS);
-  const prefix = o.prefix ?? "";
+  const prefix = o.prefix === undefined ? "" : o.prefix;
   if (typeof prefix !== "string") fail("ERR_ARGUMENT", "options.prefix", `must be a string, got ${describeValue(prefix)}`);
   const strict = readFlag(o.strict, "options.strict", true);
   const values = new Map<string, unknown>();
