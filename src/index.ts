@@ -1,6 +1,6 @@
 // batchnorm-wasm: Batch Normalization with PyTorch semantics on wasm SIMD kernels.
 export { init, activeBuild, wasmMemoryBytes, simdSupported, type BuildName, type InitOptions } from "./wasm.ts";
-export { Tensor, type Layout, type NestedNumbers } from "./tensor.ts";
+export { Tensor, type Layout, type NestedNumbers, type NestedArray, type RankOf } from "./tensor.ts";
 export {
   liveTensorCount, memoryStats, setMemoryLimit, enableGuardBytes, checkGuardBytes, MAX_ALLOCATION_BYTES, type MemoryStats,
 } from "./memory.ts";
@@ -9,17 +9,21 @@ export { setDebugTracking, liveTensorReport, type LiveTensorRecord } from "./deb
 export { MAX_TENSOR_ELEMENTS } from "./values.ts";
 export { MAX_CHANNELS } from "./workspace.ts";
 export { BatchNormError, type BatchNormErrorCode } from "./errors.ts";
-export {
-  BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormOptions, type BatchNormState, type BatchStatistics,
-} from "./layers/batch-norm.ts";
+export type { BatchNormOptions, BatchNormState, BatchStatistics } from "./layers/batch-norm.ts";
 export {
   batchNormTrain, batchNormEval, batchNormBackward, batchStatistics, SavedBatchStatistics,
   type TrainOptions, type EvalOptions, type BackwardOptions,
 } from "./ops/batch-norm.ts";
 export type { RunningVariance } from "./ops/common.ts";
-export { LayerNorm, RMSNorm, type LayerNormOptions, type RMSNormOptions } from "./layers/layer-norm.ts";
-export { GroupNorm, type GroupNormOptions } from "./layers/group-norm.ts";
-export { InstanceNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, type InstanceNormOptions } from "./layers/instance-norm.ts";
+export type { LayerNormOptions, RMSNormOptions } from "./layers/layer-norm.ts";
+export type { GroupNormOptions } from "./layers/group-norm.ts";
+export type { InstanceNormOptions } from "./layers/instance-norm.ts";
+// The layer classes with construct signatures typed by their flags (src/layers/typed.ts).
+export {
+  BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, RMSNorm, GroupNorm, InstanceNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
+  type Present, type TypedParameters, type TypedRunningStatistics, type BatchNormConstructor, type InstanceNormConstructor,
+  type LayerNormConstructor, type RMSNormConstructor, type GroupNormConstructor,
+} from "./layers/typed.ts";
 export type { NormStatistics } from "./layers/norm-layer.ts";
 export { layerNorm, layerNormBackward } from "./ops/layer-norm.ts";
 export { rmsNorm, rmsNormBackward } from "./ops/rms-norm.ts";

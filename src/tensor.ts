@@ -13,6 +13,19 @@ import { kernels, type Kernels } from "./wasm.ts";
 export type Layout = "channels-first" | "channels-last";
 export type NestedNumbers = number | readonly NestedNumbers[];
 
+/**
+ * What toArray() returns for a tensor of rank `Rank`: number[] for rank 1,
+ * number[][] for rank 2, and so on to rank 5; NestedNumbers[] when the rank is
+ * not known to the type checker.
+ */
+export type NestedArray<Rank extends number> = Rank extends 1 ? number[] : Rank extends 2 ? number[][] : Rank extends 3 ? number[][][]
+  : Rank extends 4 ? number[][][][] : Rank extends 5 ? number[][][][][] : NestedNumbers[];
+
+type Flat = Float32Array | ArrayLike<number>;
+/** The rank of nested arrays of numbers, as a type (number when unknown). */
+export type RankOf<Data> = Data extends Flat ? 1 : Data extends readonly Flat[] ? 2 : Data extends readonly (readonly Flat[])[] ? 3
+  : Data extends readonly (readonly (readonly Flat[])[])[] ? 4 : Data extends readonly (readonly (readonly (readonly Flat[])[])[])[] ? 5 : number;
+
 export { liveTensorCount } from "./memory.ts";
 
 const LAYOUTS: readonly Layout[] = ["channels-first", "channels-last"];
@@ -36,7 +49,11 @@ export function zerosFor(shape: readonly number[], layout: Layout | undefined, a
   return makeZeros(shape, layout, argument);
 }
 
-export class Tensor {
+/**
+ * `Rank` is the number of axes when the type checker knows it (from a literal
+ * shape or nested arrays), for toArray()'s type; plain `Tensor` is any rank.
+ */
+export class Tensor<Rank extends number = number> {
   readonly shape: readonly number[];
   readonly size: number;
   /** Layout tag, when the tensor was made for one; ops reject a tensor tagged with the other. */
@@ -70,6 +87,8 @@ export class Tensor {
    * shape). With flat data the shape defaults to [data.length]. NaN and
    * ±Infinity are data; finite values beyond the float32 range are refused.
    */
+  static from<const Shape extends readonly number[]>(data: Float32Array | ArrayLike<number> | NestedNumbers, shape: Shape, layout?: Layout): Tensor<Shape["length"]>;
+  static from<const Data extends Float32Array | ArrayLike<number> | NestedNumbers>(data: Data, shape?: undefined, layout?: Layout): Tensor<RankOf<Data>>;
   static from(data: Float32Array | ArrayLike<number> | NestedNumbers, shape?: readonly number[], layout?: Layout): Tensor {
     const staged = stageValues(data, "data", true);
     const finalShape = shape === undefined ? staged.shape : checkShape(shape, "shape");
@@ -85,12 +104,12 @@ export class Tensor {
   }
 
   /** A tensor of zeros. */
-  static zeros(shape: readonly number[], layout?: Layout): Tensor {
+  static zeros<const Shape extends readonly number[]>(shape: Shape, layout?: Layout): Tensor<Shape["length"]> {
     const finalShape = checkShape(shape, "shape");
     const tag = checkLayoutTagArgument(layout, "layout");
     const tensor = new Tensor(constructing, finalShape, tag, "shape");
     tensor.#fill(0);
-    return tensor;
+    return tensor as Tensor<Shape["length"]>;
   }
 
   static {
@@ -105,13 +124,13 @@ export class Tensor {
     return !this.#live;
   }
 
-  /** Byte address of the data in wasm memory (for raw kernel calls). */
+  /** @internal Byte address of the data in wasm memory (for raw kernel calls). */
   get byteOffset(): number {
     this.assertLive("tensor");
     return this.#ptr;
   }
 
-  /** Incremented by every write through the library; backward uses it to detect modified inputs. */
+  /** @internal Incremented by every write through the library; backward uses it to detect modified inputs. */
   get version(): number {
     return this.#version;
   }
@@ -119,7 +138,7 @@ export class Tensor {
   /**
    * A live Float32Array over the tensor's wasm memory, without copying. It is
    * detached by the next allocation (any call that creates a tensor or layer);
-   * make a new one after such calls. Writes through it do not bump `version`.
+   * make a new one after such calls. Writes through it are not seen by the checks that detect modified inputs.
    */
   view(): Float32Array {
     this.assertLive("tensor");
@@ -131,8 +150,8 @@ export class Tensor {
     return this.view().slice();
   }
 
-  /** The data as nested arrays in the tensor's shape. */
-  toArray(): NestedNumbers[] {
+  /** The data as nested arrays in the tensor's shape (typed by rank when the rank is known: number[][] for rank 2). */
+  toArray(): NestedArray<Rank> {
     const flat = this.toFloat32Array();
     const shape = this.shape;
     const build = (offset: number, depth: number): NestedNumbers[] => {
@@ -144,7 +163,7 @@ export class Tensor {
       }
       return out;
     };
-    return build(0, 0);
+    return build(0, 0) as NestedArray<Rank>;
   }
 
   /**
@@ -167,7 +186,7 @@ export class Tensor {
     this.#version++;
   }
 
-  /** Throws ERR_DISPOSED naming `argument` if this tensor was disposed. */
+  /** @internal Throws ERR_DISPOSED naming `argument` if this tensor was disposed. */
   assertLive(argument: string): void {
     if (!this.#live) fail("ERR_DISPOSED", argument, "tensor was disposed");
   }

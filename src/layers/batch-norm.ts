@@ -18,15 +18,16 @@ import { registerParameter } from "../parameters.ts";
 import { planStateLoad, type LoadStateDictOptions, type LoadStateDictResult } from "../state/load.ts";
 import { withJSON } from "../state/json.ts";
 
-export interface BatchNormOptions {
+/** Options; `Affine` and `Track` are the literal types of `affine` and `trackRunningStats`, for the parameter accessors' types. */
+export interface BatchNormOptions<Affine extends boolean = boolean, Track extends boolean = boolean> {
   /** Added to the variance; default 1e-5. */
   eps?: number;
   /** Weight of the new batch in the running statistics (PyTorch's meaning), default 0.1; null = cumulative average. */
   momentum?: number | null;
   /** Learnable weight (gamma) and bias (beta); default true. */
-  affine?: boolean;
+  affine?: Affine;
   /** Keep running mean/variance for eval mode; default true. Without them eval uses batch statistics. */
-  trackRunningStats?: boolean;
+  trackRunningStats?: Track;
   /** "channels-first" [N, C, ...] (default) or "channels-last" [N, ..., C]. */
   layout?: Layout;
   /** Variance folded into running_var: "unbiased" (PyTorch, default) or "biased" (Keras, ONNX). */

@@ -11,11 +11,11 @@ import { MAX_CHANNELS } from "../workspace.ts";
 import { checkChannels } from "./common.ts";
 import { NormLayer, type Gradients } from "./norm-layer.ts";
 
-export interface GroupNormOptions {
+export interface GroupNormOptions<Affine extends boolean = boolean> {
   /** Default 1e-5. */
   eps?: number;
   /** Learnable per-channel weight and bias; default true. */
-  affine?: boolean;
+  affine?: Affine;
   /** "channels-first" [N, C, ...] (default) or "channels-last" [N, ..., C]. */
   layout?: Layout;
 }

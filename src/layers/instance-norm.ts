@@ -19,15 +19,15 @@ import { checkChannels } from "./common.ts";
 import { checkChannelCount } from "./group-norm.ts";
 import { NormLayer, type Buffer, type Gradients } from "./norm-layer.ts";
 
-export interface InstanceNormOptions {
+export interface InstanceNormOptions<Affine extends boolean = boolean, Track extends boolean = boolean> {
   /** Default 1e-5. */
   eps?: number;
   /** Weight of the new batch in the running statistics; default 0.1. */
   momentum?: number;
   /** Learnable per-channel weight and bias; default false (torch's default). */
-  affine?: boolean;
+  affine?: Affine;
   /** Keep running statistics for eval mode; default false (torch's default). */
-  trackRunningStats?: boolean;
+  trackRunningStats?: Track;
   layout?: Layout;
 }
 

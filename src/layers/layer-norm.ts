@@ -11,13 +11,13 @@ import type { Tensor } from "../tensor.ts";
 import { NormLayer, type Gradients } from "./norm-layer.ts";
 import { fail } from "../errors.ts";
 
-export interface LayerNormOptions {
+export interface LayerNormOptions<Affine extends boolean = boolean, Bias extends boolean = boolean> {
   /** Default 1e-5. */
   eps?: number;
   /** Learnable per-element weight (and bias); default true. */
-  elementwiseAffine?: boolean;
+  elementwiseAffine?: Affine;
   /** With elementwiseAffine, a learnable bias; default true. */
-  bias?: boolean;
+  bias?: Bias;
 }
 
 const LAYER_KEYS = ["eps", "elementwiseAffine", "bias"] as const;
@@ -52,11 +52,11 @@ export class LayerNorm extends NormLayer {
   }
 }
 
-export interface RMSNormOptions {
+export interface RMSNormOptions<Affine extends boolean = boolean> {
   /** Default null: float32 machine epsilon (2^-23), as torch does for float32 input. */
   eps?: number | null;
   /** Learnable per-element weight; default true. */
-  elementwiseAffine?: boolean;
+  elementwiseAffine?: Affine;
 }
 
 const RMS_KEYS = ["eps", "elementwiseAffine"] as const;
