@@ -29,16 +29,22 @@ for (const [name, builds] of Object.entries(ENTRY_POINTS)) {
   await build({ ...common, format: "cjs", outfile: `dist/${name}.cjs` });
 }
 
-// batchnorm-wasm/node: Node file helpers around the core, which it imports from
-// dist/index.{js,cjs} rather than bundling a second copy (one BatchNormError class).
+// batchnorm-wasm/node (Node file helpers) and batchnorm-wasm/onnx (ONNX models,
+// protobufjs left external: an optional peer dependency) around the core, which
+// they import from dist/index.{js,cjs} rather than bundling a second copy (one BatchNormError class).
 const coreExternal = (file) => ({
   name: "core-external",
   setup(esbuild) {
-    esbuild.onResolve({ filter: /^\.\/index\.ts$/ }, () => ({ path: `./${file}`, external: true }));
+    esbuild.onResolve({ filter: /^(\.\/|\.\.\/)index\.ts$/ }, () => ({ path: `./${file}`, external: true }));
   },
 });
-for (const [format, extension] of [["esm", "js"], ["cjs", "cjs"]]) {
-  await build({ entryPoints: ["src/node.ts"], bundle: true, platform: "node", target: "es2022", format, outfile: `dist/node.${extension}`, plugins: [coreExternal(`index.${extension}`)] });
+for (const [entry, platform] of [["node", "node"], ["onnx", "neutral"]]) {
+  for (const [format, extension] of [["esm", "js"], ["cjs", "cjs"]]) {
+    await build({
+      entryPoints: [`src/${entry}.ts`], bundle: true, platform, target: "es2022", format, outfile: `dist/${entry}.${extension}`,
+      external: ["protobufjs"], mainFields: ["module", "main"], plugins: [coreExternal(`index.${extension}`)],
+    });
+  }
 }
 
 rmSync("dist/types", { recursive: true, force: true });
@@ -52,4 +58,4 @@ function rewriteImports(dir) {
   }
 }
 rewriteImports("dist/types");
-console.log(`bundled ${[...Object.keys(ENTRY_POINTS), "node"].map((name) => `dist/${name}.js`).join(", ")} (and .cjs); types in dist/types`);
+console.log(`bundled ${[...Object.keys(ENTRY_POINTS), "node", "onnx"].map((name) => `dist/${name}.js`).join(", ")} (and .cjs); types in dist/types`);
