@@ -1,11 +1,13 @@
 // Builds ONNX models as bytes (a minimal protobuf writer, enough for
-// BatchNormalization graphs): one node, or a chain of nodes, opset 15.
+// single-operator graphs): BatchNormalization (opset 15) and the family's
+// LayerNormalization, InstanceNormalization, GroupNormalization and
+// RMSNormalization, as one node or a chain of nodes.
 const FLOAT = 1;
 
 class Writer {
   constructor() { this.bytes = []; }
   varint(value) {
-    let v = BigInt(value);
+    let v = BigInt.asUintN(64, BigInt(value)); // int64 two's complement, as protobuf encodes negatives
     do {
       let byte = Number(v & 0x7fn);
       v >>= 7n;
@@ -74,6 +76,35 @@ export function batchNormModel({ shape, scale, bias, mean, variance, epsilon = 1
       valueInfo(g, 12, "running_mean", [C]);
       valueInfo(g, 12, "running_var", [C]);
     }
+  });
+  return new Uint8Array(w.bytes);
+}
+
+/**
+ * A model of `nodes` chained `op` nodes on input X of `shape`, opset `opset`.
+ * `initializers`: [name, values] pairs of 1-D float tensors, the node's inputs
+ * after X in order; `attributes`: { name: ["float" | "int", value] }.
+ */
+export function normModel({ op, opset, shape, initializers, attributes = {}, nodes = 1, irVersion = 10 }) {
+  const w = new Writer();
+  w.int(1, irVersion);
+  w.message(8, (o) => o.string(1, "").int(2, opset));
+  w.message(7, (g) => {
+    for (let i = 0; i < nodes; i++) {
+      g.message(1, (n) => {
+        n.string(1, i === 0 ? "X" : `h${i}`);
+        for (const [name] of initializers) n.string(1, name);
+        n.string(2, i === nodes - 1 ? "Y" : `h${i + 1}`);
+        n.string(3, `${op}${i}`).string(4, op);
+        for (const [name, [type, value]] of Object.entries(attributes)) {
+          n.message(5, (a) => (type === "float" ? a.string(1, name).float(2, value).int(20, 1) : a.string(1, name).int(3, value).int(20, 2)));
+        }
+      });
+    }
+    g.string(2, op);
+    for (const [name, values] of initializers) initializer(g, name, values);
+    valueInfo(g, 11, "X", shape);
+    valueInfo(g, 12, "Y", shape);
   });
   return new Uint8Array(w.bytes);
 }

@@ -3,6 +3,9 @@
 import { cpus } from "node:os";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { oursFor } from "./cells/family.mjs";
+import { onnxOperator } from "./cells/family-peers.mjs";
+import { explainFamilyMiss } from "./family-targets.mjs";
 
 const require = createRequire(import.meta.url);
 
@@ -115,11 +118,97 @@ function explainMiss(t, result) {
   return "";
 }
 
+/** One family shape: every cell against memory.copy and the f32x4 stream, spread, check, and peers' factor over ours. */
+export function familyShapeTable(result) {
+  const byName = Object.fromEntries(result.rows.map((r) => [r.name, r]));
+  const copy = byName["memory.copy"].medianMs, stream = byName["f32x4 stream"].medianMs;
+  const ours = byName[oursFor(result)];
+  const rows = result.rows.map((r) => {
+    const against = r.kind === "peer-step" ? byName["api train step"] : /^(peer|chain)$/.test(r.kind) ? ours : null;
+    return [r.name, fixed(r.medianMs / copy), fixed(r.medianMs / stream), `±${fixed(r.spread * 50, 0)}%`, against && r.kind !== "chain" ? `${fixed(r.medianMs / against.medianMs, 1)}x` : "", checkText(r.check)];
+  });
+  if (Number.isFinite(result.inGraphPerNodeMs)) rows.push(["onnxruntime-node in-graph cost per node", fixed(result.inGraphPerNodeMs / copy), fixed(result.inGraphPerNodeMs / stream), "", `${fixed(result.inGraphPerNodeMs / ours.medianMs, 1)}x`, ""]);
+  const { count, length } = result.geometry.groups;
+  return `${result.shape}, ${result.model} (${mib(result.bytes)} MiB per tensor; ${count} statistics groups of ${length}; peak wasm memory of the API cells ${mib(result.peakWasmBytes)} MiB; peers vs ${ours.name})\n` +
+    table(["implementation", "time / memory.copy", "time / f32x4 stream", "spread", "peer time / ours", "check vs float64"], rows);
+}
+
+// The family's one-line-per-shape summary: header, diagnostic or target name.
+const FAMILY_COLUMNS = [
+  ["eval vs stream", "eval vs f32x4 stream (throughput)"],
+  ["eval vs copy", "eval vs memory.copy (throughput)"],
+  ["two f32x4 passes vs stream", "two f32x4 passes vs stream (throughput)"],
+  ["two f64x2 passes vs stream", "two f64x2 passes vs stream (throughput)"],
+  ["eval / two f64x2 passes", "eval / two f64x2 passes"],
+  ["instance fwd vs stream", "instance forward vs f32x4 stream (throughput)"],
+  ["step / least passes", "train step / least passes"],
+  ["ort-web / ours", "onnxruntime-web session.run / ours"],
+  ["ort-node run / ours", "onnxruntime-node session.run / ours"],
+  ["ort-node in-graph / ours", "onnxruntime-node in-graph per node / ours"],
+  ["tfjs LN composed / ours", "tfjs LN composed / ours"],
+];
+
+/** Per family shape: targets (* = missed) and the diagnostics that explain them. */
+export function familySummaryTable(results) {
+  return table(["shape", "MiB", ...FAMILY_COLUMNS.map(([header]) => header)], results.map((r) => {
+    const byTarget = Object.fromEntries(r.targets.map((t) => [t.target, t]));
+    return [r.shape, mib(r.bytes), ...FAMILY_COLUMNS.map(([, name]) => {
+      const t = byTarget[name], v = t ? t.ratio : r.diagnostics[name];
+      return Number.isFinite(v) ? `${fixed(v, v >= 10 ? 1 : 2)}${t && !t.met ? "*" : ""}` : "";
+    })];
+  }));
+}
+
+function familyMarkdown(family, tfjsVersion) {
+  if (!family?.length) return "";
+  const all = family.flatMap((r) => r.targets), missed = all.filter((t) => !t.met);
+  const operators = [...new Map(family.map((r) => [r.norm, onnxOperator(r)])).entries()].map(([norm, op]) => `${norm}: ${op}`).join("; ");
+  return `
+## The normalization family
+
+Issue 11's shapes, measured with the same method in the same run. Ours is the
+public API with tensors in wasm memory and caller-given outputs: "api eval" is
+the eval forward (for LayerNorm, RMSNorm and GroupNorm the same computation as
+the training forward, since their statistics are the input's; for
+InstanceNorm2d the running statistics), "api forward (instance statistics)" an
+InstanceNorm2d without running statistics (torch's default, and what ONNX's
+InstanceNormalization computes; the peers are compared with it), "api train
+step" the training forward + backward into dx. Peers: ONNX Runtime Web (wasm,
+one thread) and Node (native CPU, one thread), single-node graphs (${operators}),
+and onnxruntime-node's 32-node chain for its in-graph cost per node.
+TensorFlow.js: tfjs-core ${tfjsVersion} has no layer-norm, RMS-norm, group-norm or
+instance-norm op (tfjs-layers, whose layerNormalization would be the op, is not
+a dependency), so its cells are LayerNorm composed from tfjs-core ops, marked
+"composed": tf.moments over the last axis, then elementwise sub, rsqrt, mul and
+add, and its gradient for the train step (tf.batchNorm takes per-channel
+statistics only); RMSNorm, GroupNorm and InstanceNorm have no tfjs cell. "Two f32x4 passes" is the least work of a
+norm that reads its input twice: f32x4 sum and sum of squares, then the f32x4
+shifted stream; "two f64x2 passes" the same two passes in float64 lanes
+(promote, compute, demote), the arithmetic the library's family kernels use.
+
+Targets: eval at >= 0.9x the f32x4 stream's throughput on tensors of 1 MiB and
+more, onnxruntime-web's session.run >= 5x ours, onnxruntime-node's in-graph
+kernel no faster than ours (>= 1x). Other columns are diagnostics.
+
+${familySummaryTable(family)}
+
+${targetTable(family)}
+
+${missed.length === 0 ? "All family targets met." : `${missed.length} of ${all.length} family targets missed:`}
+
+${family.flatMap((r) => r.targets.filter((t) => !t.met).map((t) => `- ${t.shape}, ${t.target}: ${fixed(t.ratio)} (needed ${t.threshold}). ${explainFamilyMiss(t, r)}`)).join("\n")}
+
+### Per family shape
+
+${family.map(familyShapeTable).join("\n\n")}
+`;
+}
+
 export function resultsMarkdown(output) {
   const { machine, results } = output;
   const all = results.flatMap((r) => r.targets);
   const missed = all.filter((t) => !t.met);
-  const failedChecks = results.flatMap((r) => r.rows.filter((row) => row.check && !row.check.passed).map((row) => `${r.shape}: ${row.name}`));
+  const failedChecks = [...results, ...(output.family ?? [])].flatMap((r) => r.rows.filter((row) => row.check && !row.check.passed).map((row) => `${r.shape}: ${row.name}`));
   return `# Benchmark results
 
 Written by \`npm run bench\` on ${output.date.slice(0, 10)} (wall time ${output.wallSeconds.toFixed(0)} s).
@@ -159,5 +248,5 @@ ${diagnosticTable(results)}
 ## Per shape
 
 ${results.map(shapeTable).join("\n\n")}
-`;
+${familyMarkdown(output.family, machine.packages.tfjs)}`;
 }

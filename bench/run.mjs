@@ -1,8 +1,12 @@
 // `npm run bench`: this library against memory bandwidth baselines and its
-// peers, shape by shape, in one process. Every implementation is checked
-// against a float64 reference before it is timed; cells are interleaved
-// round by round and reported as medians with their spread, as ratios.
-// Flags: --smoke (one round, two small shapes), --only LABEL[,LABEL], --no-peers,
+// peers, shape by shape, in one process: BatchNorm's shapes, then the
+// family's (LayerNorm, RMSNorm, GroupNorm, InstanceNorm2d). Every
+// implementation is checked against a float64 reference before it is timed;
+// cells are interleaved round by round and reported as medians with their
+// spread, as ratios.
+// Flags: --smoke (one round, two small BatchNorm shapes and one shape per
+// family norm), --only LABEL[,LABEL] (a shape's label, or a norm's name:
+// BatchNorm, LayerNorm, RMSNorm, GroupNorm, InstanceNorm2d), --no-peers,
 // --json FILE, --no-results-md (RESULTS.md is written only by a full run).
 import asc from "assemblyscript/asc";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -11,9 +15,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { baselineCells } from "./cells/baselines.mjs";
 import { apiCells, rawCells, rawInstance } from "./cells/ours.mjs";
 import { loadPeers, ortCells, tfjsCells } from "./cells/peers.mjs";
+import { familyCells } from "./cells/family.mjs";
+import { familyOrtCells, familyTfjsCells } from "./cells/family-peers.mjs";
+import { familyData, familyShapes } from "./family.mjs";
+import { evaluateFamilyTargets, familyDiagnostics, familyInGraphPerNode } from "./family-targets.mjs";
 import { calibrate, median, spread, timeRounds, warm } from "./harness.mjs";
 import { maxError } from "./reference.mjs";
-import { machineFacts, resultsMarkdown, shapeTable, targetTable } from "./report.mjs";
+import { familyShapeTable, familySummaryTable, machineFacts, resultsMarkdown, shapeTable, targetTable } from "./report.mjs";
 import { benchData, benchShapes } from "./shapes.mjs";
 import { diagnostics, evaluateTargets, inGraphPerNode } from "./targets.mjs";
 
@@ -53,10 +61,29 @@ const peers = await loadPeers();
 const machine = machineFacts(peers.versions);
 console.log(`batchnorm-wasm bench (${smoke ? "smoke" : "full"}): ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${settings.rounds} rounds of ~${settings.roundMs} ms per cell`);
 
+/** Checks every cell against its float64 reference, warms and calibrates it, then times all of them in interleaved rounds. */
+async function measure(cells) {
+  for (const cell of cells) {
+    if (cell.async) await cell.run();
+    else cell.run();
+    if (cell.expected) {
+      const error = maxError(cell.output(), cell.expected());
+      cell.check = { error, passed: error <= CHECK_TOLERANCE };
+    }
+    await warm(cell, settings.warm);
+    cell.reps = await calibrate(cell, settings.roundMs);
+  }
+  const samples = await timeRounds(cells, settings.rounds);
+  return cells.map((cell, i) => ({
+    name: cell.name, kind: cell.kind, layoutNote: cell.layoutNote ?? null, check: cell.check ?? null,
+    medianMs: median(samples[i]), spread: spread(samples[i]), rounds: samples[i], reps: cell.reps,
+  }));
+}
+
 const results = [];
 const withPeers = !args.includes("--no-peers");
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
-for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(s.label))) {
+for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(s.label) || only.includes("BatchNorm"))) {
   const data = benchData(shape);
   const lib = await freshLibrary(shape.label);
   const groups = [
@@ -72,21 +99,7 @@ for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(
   const trainingKinds = new Set(["train", "step", "backward"]);
   const cells = groups.flatMap((g) => g.cells.map((cell) => ({ ...cell, layoutNote: g.layoutNote })))
     .filter((cell) => !(inferenceOnly && trainingKinds.has(cell.kind)));
-  for (const cell of cells) {
-    if (cell.async) await cell.run();
-    else cell.run();
-    if (cell.expected) {
-      const error = maxError(cell.output(), cell.expected());
-      cell.check = { error, passed: error <= CHECK_TOLERANCE };
-    }
-    await warm(cell, settings.warm);
-    cell.reps = await calibrate(cell, settings.roundMs);
-  }
-  const samples = await timeRounds(cells, settings.rounds);
-  const rows = cells.map((cell, i) => ({
-    name: cell.name, kind: cell.kind, layoutNote: cell.layoutNote ?? null, check: cell.check ?? null,
-    medianMs: median(samples[i]), spread: spread(samples[i]), rounds: samples[i], reps: cell.reps,
-  }));
+  const rows = await measure(cells);
   const medians = Object.fromEntries(rows.map((r) => [r.name, r.medianMs]));
   const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, geometry: shape.geometry, bytes: shape.bytes, peakWasmBytes, rows, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians), diagnostics: diagnostics(medians) };
   results.push(result);
@@ -94,10 +107,35 @@ for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(
   for (const g of groups) await g.dispose();
 }
 
-console.log(`\n${targetTable(results)}`);
+if (results.length) console.log(`\n${targetTable(results)}`);
+
+// The family: the same method, its own shapes, references and peers.
+const family = [];
+for (const shape of familyShapes({ smoke }).filter((s) => !only || only.includes(s.label) || only.includes(s.norm))) {
+  const data = familyData(shape);
+  const lib = await freshLibrary(shape.label);
+  const groups = [
+    baselineCells(baselines, shape, data, { jsLoop: false, float64: true }),
+    familyCells(lib, shape, data),
+    ...(withPeers ? [familyTfjsCells(peers, shape, data), await familyOrtCells(peers, "web", shape, data), await familyOrtCells(peers, "node", shape, data)] : []),
+  ];
+  const peakWasmBytes = lib.wasmMemoryBytes();
+  const rows = await measure(groups.flatMap((g) => g.cells));
+  const medians = Object.fromEntries(rows.map((r) => [r.name, r.medianMs]));
+  const result = {
+    shape: shape.label, norm: shape.norm, numGroups: shape.numGroups, model: shape.model, dims: shape.dims, geometry: shape.geometry, bytes: shape.bytes, peakWasmBytes, rows,
+    inGraphPerNodeMs: withPeers ? familyInGraphPerNode(medians) : null, targets: evaluateFamilyTargets(shape, medians), diagnostics: familyDiagnostics(shape, medians),
+  };
+  family.push(result);
+  console.log(`\n${familyShapeTable(result)}`);
+  for (const g of groups) await g.dispose();
+}
+if (family.length) console.log(`\nThe normalization family, summary (* = target missed)\n${familySummaryTable(family)}\n\n${targetTable(family)}`);
+
 const wallSeconds = (performance.now() - started) / 1000;
-const output = { date: new Date().toISOString(), machine, build, settings, smoke, wallSeconds, results };
+const output = { date: new Date().toISOString(), machine, build, settings, smoke, wallSeconds, results, family };
 mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, `${JSON.stringify(output, null, 1)}\n`);
-if (!smoke && !only && withPeers && !args.includes("--no-results-md")) writeFileSync(join(root, "bench/RESULTS.md"), resultsMarkdown(output));
-console.log(`\nwrote ${jsonPath}${smoke ? "" : " and bench/RESULTS.md"} · wall time ${wallSeconds.toFixed(0)} s`);
+const writeResults = !smoke && !only && withPeers && !args.includes("--no-results-md");
+if (writeResults) writeFileSync(join(root, "bench/RESULTS.md"), resultsMarkdown(output));
+console.log(`\nwrote ${jsonPath}${writeResults ? " and bench/RESULTS.md" : ""} · wall time ${wallSeconds.toFixed(0)} s`);

@@ -95,3 +95,39 @@ export function sumSquares(x: usize, n: i32): f32 {
   const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(b0, b1));
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
 }
+
+/**
+ * y = (x - k) * s + t computed in float64 (f64x2 pairs, promoted and demoted):
+ * the least work of an affine pass evaluated in float64 over n floats (n a
+ * multiple of 8), as the family's row and group kernels do.
+ */
+export function f64ShiftedStream(x: usize, y: usize, n: i32, k: f64, s: f64, t: f64): void {
+  const kv = f64x2.splat(k), sv = f64x2.splat(s), tv = f64x2.splat(t);
+  for (let i = 0; i < n; i += 8) {
+    const p = <usize>i << 2;
+    const v0 = v128.load(x + p), v1 = v128.load(x + p, 16);
+    const y0 = f64x2.add(f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v0), kv), sv), tv);
+    const y1 = f64x2.add(f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v0, v0, 2, 3, 2, 3)), kv), sv), tv);
+    const y2 = f64x2.add(f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v1), kv), sv), tv);
+    const y3 = f64x2.add(f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v1, v1, 2, 3, 2, 3)), kv), sv), tv);
+    v128.store(y + p, v128.shuffle<f32>(f32x4.demote_f64x2_zero(y0), f32x4.demote_f64x2_zero(y1), 0, 1, 4, 5));
+    v128.store(y + p, v128.shuffle<f32>(f32x4.demote_f64x2_zero(y2), f32x4.demote_f64x2_zero(y3), 0, 1, 4, 5), 16);
+  }
+}
+
+/** Sum and sum of squares of (x - k) over n floats (n a multiple of 8) in float64 pairs: the least work of a float64 statistics pass. */
+export function f64SumSquares(x: usize, n: i32, k: f64): f64 {
+  const kv = f64x2.splat(k);
+  let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  for (let i = 0; i < n; i += 8) {
+    const p = x + (<usize>i << 2);
+    const v0 = v128.load(p), v1 = v128.load(p, 16);
+    const d0 = f64x2.sub(f64x2.promote_low_f32x4(v0), kv), d1 = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v0, v0, 2, 3, 2, 3)), kv);
+    const d2 = f64x2.sub(f64x2.promote_low_f32x4(v1), kv), d3 = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v1, v1, 2, 3, 2, 3)), kv);
+    a0 = f64x2.add(a0, d0); a1 = f64x2.add(a1, d1); a2 = f64x2.add(a2, d2); a3 = f64x2.add(a3, d3);
+    b0 = f64x2.add(b0, f64x2.mul(d0, d0)); b1 = f64x2.add(b1, f64x2.mul(d1, d1));
+    b2 = f64x2.add(b2, f64x2.mul(d2, d2)); b3 = f64x2.add(b3, f64x2.mul(d3, d3));
+  }
+  const s = f64x2.add(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)), f64x2.add(f64x2.add(b0, b1), f64x2.add(b2, b3)));
+  return f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+}

@@ -1,9 +1,14 @@
 // Baseline cells: the least work over the same bytes (wasm memory.copy, f32x4
-// stream and its shifted (x - k) * s + t form, f32x4 sum, their two-tensor forms) and a plain JS inference loop.
+// stream and its shifted (x - k) * s + t form, f32x4 sum, their two-tensor forms;
+// for the family also the float64 forms of the shifted stream and of the sum
+// and sum of squares) and, for BatchNorm, a plain JS inference loop.
 import { referenceEval } from "../reference.mjs";
 
-/** `k`: exports of bench/out/baselines.wasm (its own memory). */
-export function baselineCells(k, shape, data) {
+/**
+ * `k`: exports of bench/out/baselines.wasm (its own memory). For the family:
+ * `jsLoop: false` (the JS loop is BatchNorm's inference), `float64: true`.
+ */
+export function baselineCells(k, shape, data, { jsLoop = true, float64 = false } = {}) {
   const n = data.x.length, padded = Math.ceil(n / 16) * 16, bytes = padded * 4;
   const x = k.alloc(bytes), dy = k.alloc(bytes), y = k.alloc(bytes), dx = k.alloc(bytes);
   new Float32Array(k.memory.buffer, x, n).set(data.x);
@@ -16,8 +21,14 @@ export function baselineCells(k, shape, data) {
     { name: "f32x4 sum and sum of squares", kind: "sumsq", run: () => k.sumSquares(x, padded) },
     { name: "f32x4 stream (2 in)", kind: "stream2", run: () => k.stream2(x, dy, dx, padded, 1.5, 0.25) },
     { name: "f32x4 sum (2 in)", kind: "sum2", run: () => k.sum2(x, dy, padded) },
-    jsLoopCell(shape, data),
   ];
+  if (float64) {
+    cells.push(
+      { name: "f64x2 shifted stream", kind: "stream64", run: () => k.f64ShiftedStream(x, y, padded, 0.5, 1.5, 0.25) },
+      { name: "f64x2 sum and sum of squares", kind: "sumsq64", run: () => k.f64SumSquares(x, padded, 0.5) },
+    );
+  }
+  if (jsLoop) cells.push(jsLoopCell(shape, data));
   return { cells, dispose: () => {} };
 }
 
