@@ -234,6 +234,16 @@ export function onnxNormLayers(bytes: Uint8Array | ArrayBuffer): { layers: Map<s
   return { layers, skipped };
 }
 
+/** The rank of a value from the graph's inputs, value_info or outputs; null when not recorded. */
+function rankOf(graph: Message, value: string): number | null {
+  for (const list of [graph.input, graph.value_info, graph.output]) {
+    const info = (list ?? []).find((v: Message) => v.name === value);
+    const dims = info?.type?.tensor_type?.shape?.dim;
+    if (dims) return dims.length;
+  }
+  return null;
+}
+
 export interface OnnxFoldResult {
   /** The model with the folded BatchNormalization nodes removed. */
   bytes: Uint8Array;
@@ -243,8 +253,8 @@ export interface OnnxFoldResult {
 
 /**
  * Folds every eval-mode BatchNormalization whose input comes from a Conv,
- * ConvTranspose or Gemm (weights and bias as initializers, output used by the
- * BN only) into that node's weights (torch.nn.utils.fusion's formula in
+ * ConvTranspose, Gemm or 2-D MatMul (weights and bias as initializers, output
+ * used by the BN only; a MatMul gets an Add for the bias) into that node's weights (torch.nn.utils.fusion's formula in
  * float64, rounded once), removes the BN node and initializers left unused,
  * and returns the model's bytes. Other BN nodes stay and are listed in
  * `skipped` with the reason (training mode, another producer, a shared output).
@@ -257,6 +267,7 @@ export function foldOnnxBatchNorms(bytes: Uint8Array | ArrayBuffer): OnnxFoldRes
   const folded: OnnxFoldResult["folded"] = [], skipped: OnnxFoldResult["skipped"] = [];
   const graphOutputs = new Set((graph.output ?? []).map((o: Message) => o.name));
   const removed = new Set<Message>();
+  const added = new Map<Message, Message>(); // a node to insert after another (MatMul's Add)
   const usedNames = new Set<string>([...inits.keys(), ...nodes.flatMap((n) => [...(n.input ?? []), ...(n.output ?? [])])]);
   const fresh = (base: string) => {
     let name = `${base}_bn_folded`, k = 1;
@@ -276,10 +287,13 @@ export function foldOnnxBatchNorms(bytes: Uint8Array | ArrayBuffer): OnnxFoldRes
     const producer = nodes.find((n) => !removed.has(n) && (n.output ?? []).includes(x));
     if (!producer) return skip(`its input ${JSON.stringify(x)} is a graph input or initializer, no layer to fold into`);
     const op = producer.op_type;
-    if (!["Conv", "ConvTranspose", "Gemm"].includes(op) || (producer.domain ?? "") !== "") return skip(`fed by ${op}, not Conv, ConvTranspose or Gemm`);
+    if (!["Conv", "ConvTranspose", "Gemm", "MatMul"].includes(op) || (producer.domain ?? "") !== "") return skip(`fed by ${op}, not Conv, ConvTranspose, Gemm or MatMul`);
+    if (op === "MatMul" && rankOf(graph, producer.input[0]) !== 2) {
+      return skip("fed by MatMul whose input is not known to be 2-D: BN's channel axis (1) is MatMul's output axis only for [batch, features]");
+    }
     if (consumers(x).length !== 1 || graphOutputs.has(x)) return skip(`the ${op} output is used elsewhere too`);
     const weightInit = inits.get(producer.input[1]);
-    const biasName: string | undefined = producer.input[2];
+    const biasName: string | undefined = op === "MatMul" ? undefined : producer.input[2];
     const biasInit = biasName ? inits.get(biasName) : undefined;
     if (!weightInit || (biasName && !biasInit)) return skip(`the ${op} weight or bias is not an initializer`);
     let bnState: OnnxNormNode;
@@ -299,7 +313,10 @@ export function foldOnnxBatchNorms(bytes: Uint8Array | ArrayBuffer): OnnxFoldRes
     let result: FoldedWeights;
     let biasDims = [C];
     try {
-      if (op === "Gemm") {
+      if (op === "MatMul") {
+        if (weight.dims.length !== 2) return skip("the MatMul weight is not 2-D");
+        result = fuseLinearBnWeights(weight.data, null, fold, { shape: weight.dims, layout: "IO" });
+      } else if (op === "Gemm") {
         const beta = typeof pattrs.beta === "number" ? pattrs.beta : 1;
         const transB = pattrs.transB === 1;
         let bias: Float32Array | null = null;
@@ -323,6 +340,16 @@ export function foldOnnxBatchNorms(bytes: Uint8Array | ArrayBuffer): OnnxFoldRes
     graph.initializer.push(floatTensor(weightName, weight.dims, result.weight), floatTensor(newBiasName, biasDims, result.bias));
     inits.set(weightName, graph.initializer[graph.initializer.length - 2]);
     inits.set(newBiasName, graph.initializer[graph.initializer.length - 1]);
+    if (op === "MatMul") {
+      // MatMul has no bias: MatMul(A, W') then Add(., b') gives the BN's output.
+      const product = fresh(`${x}_matmul`);
+      producer.input = [producer.input[0], weightName];
+      producer.output = [product];
+      added.set(producer, { name: fresh(`${producer.name || "MatMul"}_bias`), op_type: "Add", input: [product, newBiasName], output: [bn.output[0]] });
+      removed.add(bn);
+      folded.push({ node: name, into: producer.name || `#${nodes.indexOf(producer)}`, op });
+      return;
+    }
     producer.input = [producer.input[0], weightName, newBiasName];
     if (op === "Gemm") {
       producer.attribute = (producer.attribute ?? []).filter((a: Message) => a.name !== "beta"); // beta is folded into the new C
@@ -331,7 +358,7 @@ export function foldOnnxBatchNorms(bytes: Uint8Array | ArrayBuffer): OnnxFoldRes
     removed.add(bn);
     folded.push({ node: name, into: producer.name || `#${nodes.indexOf(producer)}`, op });
   });
-  graph.node = nodes.filter((n) => !removed.has(n));
+  graph.node = nodes.filter((n) => !removed.has(n)).flatMap((n) => (added.has(n) ? [n, added.get(n)!] : [n]));
   // Initializers (and their graph inputs, in old IR versions) that nothing uses any more.
   const used = new Set<string>([...graph.node.flatMap((n: Message) => n.input ?? []), ...(graph.output ?? []).map((o: Message) => o.name)]);
   const dropped = new Set((graph.initializer ?? []).filter((t: Message) => !used.has(t.name)).map((t: Message) => t.name));

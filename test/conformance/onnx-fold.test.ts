@@ -1,6 +1,6 @@
 // batchnorm-wasm/onnx on models exported by torch 1.13 (generate-checkpoints.py):
 // the digits CNN in eval mode (BatchNormalization nodes kept) and in training
-// mode, and a ConvTranspose/Conv/Gemm + BN model. Normalization nodes read with
+// mode, a ConvTranspose/Conv/Gemm + BN model and a MatMul + BN model. Normalization nodes read with
 // their initializers (against the safetensors checkpoint of the same model),
 // loaded as layers (eval outputs against torch's), folded into the nodes that
 // feed them (the new weights against fuseConvBnWeights), written back. The
@@ -89,6 +89,12 @@ describe("folding BatchNormalization nodes", () => {
     expect(result.skipped).toEqual([]);
     expect(result.folded.map((f) => f.op)).toEqual(["ConvTranspose", "Conv", "Gemm"]);
     expect(readOnnx(result.bytes).ops).not.toContain("BatchNormalization");
+  });
+
+  it("folds a 2-D MatMul into MatMul + Add", () => {
+    const result = foldOnnxBatchNorms(decodeBytes(models.matmul));
+    expect(result.folded.map((f) => f.op)).toEqual(["MatMul"]);
+    expect(readOnnx(result.bytes).ops).toEqual(["MatMul", "Add"]);
   });
 
   it("leaves training-mode BNs and says why", () => {

@@ -1,6 +1,6 @@
 // Node-only: models folded by batchnorm-wasm/onnx run in onnxruntime-node and
 // give the unfolded model's outputs (and torch's), for the digits CNN and the
-// ConvTranspose/Conv/Gemm + BN model exported by torch 1.13.
+// ConvTranspose/Conv/Gemm + BN and MatMul + BN models exported by torch 1.13.
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { init } from "../../src/index.ts";
@@ -36,6 +36,16 @@ describe("folded ONNX models in onnxruntime", () => {
     expect(maxDifference(fused, plain)).toBeLessThan(1e-5);
     expect(maxDifference(plain, torch)).toBeLessThan(1e-5);
     expect(maxDifference(fused, decodeFloat32(checkpointCases.sample.fusedLogits))).toBeLessThan(1e-5);
+  });
+
+  it("MatMul + BN: folded into MatMul + Add, outputs agree with the unfolded model and torch", async () => {
+    const model = decodeBytes(models.matmul);
+    const { bytes, folded } = foldOnnxBatchNorms(model);
+    expect(folded.map((f) => f.op)).toEqual(["MatMul"]);
+    const x = decodeFloat32(models.matmulInput.x), shape = models.matmulInput.shape;
+    const [plain, fused] = [await run(model, x, shape), await run(bytes, x, shape)];
+    expect(maxDifference(fused, plain)).toBeLessThan(1e-5);
+    expect(maxDifference(plain, decodeFloat32(models.matmulOutput.y))).toBeLessThan(1e-5);
   });
 
   it("ConvTranspose (grouped), Conv without bias and Gemm: folded and unfolded outputs agree, and agree with torch", async () => {
