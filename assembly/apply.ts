@@ -60,7 +60,18 @@ function anyMayCreateNaN64(C: i32, mean: usize, coefA: usize, coefB: usize, coef
 /** Whether any of `count` float32 values at `ptr` (0: none) is NaN or infinite. */
 function anyNotFinite(ptr: usize, count: i32): bool {
   if (ptr == 0) return false;
-  for (let i = 0; i < count; i++) if (!isFiniteF32(load<f32>(ptr + (<usize>i << 2)))) return true;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    // v - v is 0 for finite lanes and NaN otherwise; the answer does not depend on the build.
+    let bad = i32x4.splat(0);
+    for (; i + 4 <= count; i += 4) {
+      const v = v128.load(ptr + (<usize>i << 2));
+      const z = f32x4.sub(v, v);
+      bad = v128.or(bad, f32x4.ne(z, z));
+    }
+    if (v128.any_true(bad)) return true;
+  }
+  for (; i < count; i++) if (!isFiniteF32(load<f32>(ptr + (<usize>i << 2)))) return true;
   return false;
 }
 

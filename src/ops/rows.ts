@@ -9,7 +9,8 @@ import { kernels } from "../wasm.ts";
 import { allocateAll, ptrOf } from "./common.ts";
 import { ArrayBlock, forwardState, makeNormSaved, type NormKind, type SavedNormStatistics } from "./saved.ts";
 
-type RowArray = "pilot" | "shift" | "sumA" | "sumB" | "mean" | "variance" | "invStd" | "meanOffset" | "coefA" | "coefB" | "coefC" | "columnA" | "columnB";
+type RowArray = "pilot" | "shift" | "sumA" | "sumB" | "mean" | "variance" | "invStd" | "meanOffset" | "coefA" | "coefB" | "coefC";
+type ColumnArray = "columnA" | "columnB";
 
 /** A validated copy of normalizedShape: a positive integer or a non-empty array of them. */
 export function readNormalizedShape(value: unknown, argument: string): number[] {
@@ -47,12 +48,13 @@ export function checkRowOutput(out: unknown, like: Tensor, argument: string): Te
   return t;
 }
 
-function rowBlock(R: number, D: number, argument: string): ArrayBlock<RowArray> {
+/** The per-row arrays of a forward; RMSNorm's pilot is all zeros (it sums x and x^2). */
+function rowBlock(R: number, zeroPilot: boolean, argument: string): ArrayBlock<RowArray> {
   const f64 = (n: number) => ["f64", n] as const, f32 = (n: number) => ["f32", n] as const;
   return new ArrayBlock<RowArray>({
     pilot: f32(R), shift: f32(R), sumA: f64(R), sumB: f64(R), mean: f64(R), variance: f64(R), invStd: f64(R),
-    meanOffset: f64(R), coefA: f64(R), coefB: f64(R), coefC: f64(R), columnA: f64(D), columnB: f64(D),
-  }, argument);
+    meanOffset: f64(R), coefA: f64(R), coefB: f64(R), coefC: f64(R),
+  }, argument, zeroPilot ? ["pilot"] : []);
 }
 
 export interface RowForward {
@@ -66,7 +68,7 @@ export function rowForward(kind: NormKind, f: RowForward): { y: Tensor; saved: S
   const hasMean = kind === "layerNorm";
   const [made, block] = allocateAll<Tensor | ArrayBlock<RowArray> | null>([
     () => (f.out ? null : zerosFor(x.shape, x.layout, "options.out")),
-    () => rowBlock(R, D, "x"),
+    () => rowBlock(R, !hasMean, "x"),
   ]) as [Tensor | null, ArrayBlock<RowArray>];
   const y = f.out ?? made!;
   const k = kernels();
@@ -116,11 +118,12 @@ export function rowBackward(
   const out = checkRowOutput(o.out, state.x, "options.out");
   const { R, D } = state.geometry;
   const parameterShape = state.parameterShape;
-  const [made, newWeightGrad, newBiasGrad] = allocateAll<Tensor | null>([
+  const [made, newWeightGrad, newBiasGrad, columns] = allocateAll<Tensor | ArrayBlock<ColumnArray> | null>([
     () => (out ? null : zerosFor(state.x.shape, state.x.layout, "options.out")),
     () => (wantParameters && !accumulate ? zerosFor(parameterShape, undefined, "weightGrad") : null),
     () => (wantParameters && state.withBias && !accumulate ? zerosFor(parameterShape, undefined, "biasGrad") : null),
-  ]) as [Tensor | null, Tensor | null, Tensor | null];
+    () => (wantParameters ? new ArrayBlock<ColumnArray>({ columnA: ["f64", D], columnB: ["f64", D] }, "dy") : null),
+  ]) as [Tensor | null, Tensor | null, Tensor | null, ArrayBlock<ColumnArray> | null];
   const dx = out ?? made!;
   const weightGrad = accumulate ? accumulate.weightGrad : newWeightGrad;
   const biasGrad = accumulate ? accumulate.biasGrad : newBiasGrad;
@@ -130,13 +133,14 @@ export function rowBackward(
     const xp = state.x.byteOffset, weight = ptrOf(state.weight);
     k.reduceRuns(xp, gradient.byteOffset, weight, R, D, 1, 0, D, p("shift"), p("sumA"), p("sumB"));
     k.rowGradientCoefficients(R, D, hasMean, p("invStd"), p("meanOffset"), p("sumA"), p("sumB"), p("coefA"), p("coefB"), p("coefC"));
-    if (weightGrad) { // before dx is written: dx may be dy itself
-      k.reduceColumns(xp, gradient.byteOffset, R, D, hasMean ? p("mean") : 0, p("invStd"), p("columnA"), p("columnB"));
-      k.accumulateGradients(D, p("columnB"), weightGrad.byteOffset);
-      if (biasGrad) k.accumulateGradients(D, p("columnA"), biasGrad.byteOffset);
+    if (weightGrad && columns) { // before dx is written: dx may be dy itself
+      k.reduceColumns(xp, gradient.byteOffset, R, D, hasMean ? p("mean") : 0, p("invStd"), columns.ptr("columnA"), columns.ptr("columnB"));
+      k.accumulateGradients(D, columns.ptr("columnB"), weightGrad.byteOffset);
+      if (biasGrad) k.accumulateGradients(D, columns.ptr("columnA"), biasGrad.byteOffset);
     }
     k.rowsGradient(xp, gradient.byteOffset, dx.byteOffset, R, D, hasMean ? p("mean") : 0, p("coefA"), p("coefB"), p("coefC"), weight);
   }
+  columns?.dispose();
   dx.markWritten();
   weightGrad?.markWritten();
   biasGrad?.markWritten();

@@ -11,8 +11,12 @@ export class ArrayBlock<K extends string> {
   readonly #offsets = new Map<K, { offset: number; count: number; type: "f64" | "f32" }>();
   #ptr: number;
 
-  /** Throws ERR_OUT_OF_MEMORY naming `argument`, holding nothing, when it cannot be allocated. */
-  constructor(spec: Record<K, readonly ["f64" | "f32", number]>, argument: string) {
+  /**
+   * Throws ERR_OUT_OF_MEMORY naming `argument`, holding nothing, when it cannot
+   * be allocated. Only the arrays named in `zeroed` are cleared (the kernels
+   * write every other array before reading it).
+   */
+  constructor(spec: Record<K, readonly ["f64" | "f32", number]>, argument: string, zeroed: readonly K[] = []) {
     let bytes = 0;
     for (const name of Object.keys(spec) as K[]) {
       const [type, count] = spec[name];
@@ -20,7 +24,10 @@ export class ArrayBlock<K extends string> {
       bytes += Math.ceil((count * (type === "f64" ? 8 : 4)) / 16) * 16;
     }
     this.#ptr = allocate(bytes, argument, "savedStatistics");
-    new Uint8Array(kernels().memory.buffer, this.#ptr, bytes).fill(0);
+    for (const name of zeroed) {
+      const { offset, count, type } = this.#offsets.get(name)!;
+      new Uint8Array(kernels().memory.buffer, this.#ptr + offset, count * (type === "f64" ? 8 : 4)).fill(0);
+    }
   }
 
   get disposed(): boolean {
