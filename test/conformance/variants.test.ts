@@ -8,6 +8,7 @@ import {
   PopulationStatistics, liveTensorCount, type StatisticsPayload, type GradientPayload,
 } from "../../src/index.ts";
 import { testBuild } from "../support/build.ts";
+import { caughtError } from "../support/errors.ts";
 import { normalArray, seededRandom } from "../support/random.ts";
 
 beforeAll(async () => {
@@ -122,15 +123,15 @@ describe("stats and updateRunningStats", () => {
   it("refuses bad choices with typed errors and changes nothing", () => {
     const noStats = new BatchNorm(2, { trackRunningStats: false });
     const x = Tensor.from(data(3, 8), [4, 2]);
-    expect(() => noStats.forward(x, { stats: "running" })).toThrow(expect.objectContaining({ code: "ERR_ARGUMENT", argument: "options.stats" }));
-    expect(() => noStats.forward(x, { updateRunningStats: true })).toThrow(expect.objectContaining({ code: "ERR_ARGUMENT", argument: "options.updateRunningStats" }));
-    expect(() => { noStats.stats = "running"; }).toThrow(expect.objectContaining({ code: "ERR_ARGUMENT", argument: "stats" }));
-    expect(() => new BatchNorm(2, { stats: "both" as never })).toThrow(expect.objectContaining({ code: "ERR_ARGUMENT", argument: "options.stats" }));
-    expect(() => new BatchNorm(2, { singleSample: "running", trackRunningStats: false })).toThrow(expect.objectContaining({ argument: "options.singleSample" }));
+    expect(caughtError(() => noStats.forward(x, { stats: "running" }))).toMatchObject({ code: "ERR_ARGUMENT", argument: "options.stats" });
+    expect(caughtError(() => noStats.forward(x, { updateRunningStats: true }))).toMatchObject({ code: "ERR_ARGUMENT", argument: "options.updateRunningStats" });
+    expect(caughtError(() => { noStats.stats = "running"; })).toMatchObject({ code: "ERR_ARGUMENT", argument: "stats" });
+    expect(caughtError(() => new BatchNorm(2, { stats: "both" as never }))).toMatchObject({ code: "ERR_ARGUMENT", argument: "options.stats" });
+    expect(caughtError(() => new BatchNorm(2, { singleSample: "running", trackRunningStats: false }))).toMatchObject({ argument: "options.singleSample" });
     const layer = new BatchNorm(2);
     const live = liveTensorCount();
-    expect(() => layer.forward(x, { stats: "batch", updateRunningStats: "yes" as never })).toThrow(expect.objectContaining({ argument: "options.updateRunningStats" }));
-    expect(() => layer.forward(x, { sats: "batch" } as never)).toThrow(expect.objectContaining({ argument: "options.sats" }));
+    expect(caughtError(() => layer.forward(x, { stats: "batch", updateRunningStats: "yes" as never }))).toMatchObject({ argument: "options.updateRunningStats" });
+    expect(caughtError(() => layer.forward(x, { sats: "batch" } as never))).toMatchObject({ argument: "options.sats" });
     expect(liveTensorCount()).toBe(live);
     expect(layer.numBatchesTracked).toBe(0);
     expect(noStats.stats).toBeNull();
@@ -144,7 +145,7 @@ describe("single-sample policy", () => {
   it("throw (default), running, and ONNX's variance 0", () => {
     const one = Tensor.from([[1, -2, 3]]);
     const thrower = new BatchNorm(3);
-    expect(() => thrower.forward(one)).toThrow(expect.objectContaining({ code: "ERR_SINGLE_VALUE", argument: "x" }));
+    expect(caughtError(() => thrower.forward(one))).toMatchObject({ code: "ERR_SINGLE_VALUE", argument: "x" });
     expect(thrower.numBatchesTracked).toBe(0);
     const running = new BatchNorm(3, { singleSample: "running" });
     running.weight!.set([2, 2, 2]);
@@ -205,9 +206,9 @@ describe("population statistics", () => {
     expect(Array.from(layer.runningMean!.toFloat32Array())).toEqual([3, 6]);
     expect(Array.from(layer.runningVar!.toFloat32Array())).toEqual([Math.fround(8 / 3), Math.fround(32 / 3)]);
     const wrong = Tensor.from([[1, 2, 3], [4, 5, 6]]);
-    expect(() => recomputeStatistics(layer, [a, wrong])).toThrow(expect.objectContaining({ code: "ERR_CHANNELS", argument: "batches[1]" }));
+    expect(caughtError(() => recomputeStatistics(layer, [a, wrong]))).toMatchObject({ code: "ERR_CHANNELS", argument: "batches[1]" });
     expect(Array.from(layer.runningMean!.toFloat32Array())).toEqual([3, 6]);
-    expect(() => recomputeStatistics(layer, 5 as never)).toThrow(expect.objectContaining({ argument: "batches" }));
+    expect(caughtError(() => recomputeStatistics(layer, 5 as never))).toMatchObject({ argument: "batches" });
     for (const t of [a, b, wrong]) t.dispose();
     layer.dispose();
   });
@@ -287,11 +288,11 @@ describe("synchronized BN (simulated workers)", () => {
     expect(maxAbs(merged.mean, whole.mean)).toBeLessThan(1e-13);
     expect(maxAbs(merged.m2, whole.m2)).toBeLessThan(1e-11);
     expect(JSON.parse(JSON.stringify(merged))).toEqual(merged);
-    expect(() => mergeStatistics([])).toThrow(expect.objectContaining({ argument: "payloads" }));
-    expect(() => mergeStatistics([whole, { count: 2, mean: [1], m2: [0] }])).toThrow(expect.objectContaining({ code: "ERR_CHANNELS", argument: "payloads[1].mean" }));
+    expect(caughtError(() => mergeStatistics([]))).toMatchObject({ argument: "payloads" });
+    expect(caughtError(() => mergeStatistics([whole, { count: 2, mean: [1], m2: [0] }]))).toMatchObject({ code: "ERR_CHANNELS", argument: "payloads[1].mean" });
     const layer = new BatchNorm(4);
     const sync = new SyncBatchNorm(layer);
-    expect(() => sync.forwardWithStatistics(x, { count: 3, mean: whole.mean, m2: whole.m2 })).toThrow(expect.objectContaining({ argument: "statistics.count" }));
+    expect(caughtError(() => sync.forwardWithStatistics(x, { count: 3, mean: whole.mean, m2: whole.m2 }))).toMatchObject({ argument: "statistics.count" });
     expect(layer.numBatchesTracked).toBe(0);
     const y = sync.forwardWithStatistics(x, whole);
     expect(maxAbs(y.toFloat32Array(), new BatchNorm(4).forward(x).toFloat32Array())).toBeLessThan(1e-6);
@@ -347,12 +348,12 @@ describe("batch renormalization", () => {
     scheduled.forward(x).dispose();
     expect(steps).toEqual([0, 1]);
     expect([scheduled.rmax, scheduled.dmax]).toEqual([2, 1]);
-    expect(() => { renorm.rmax = 0.5; }).toThrow(expect.objectContaining({ argument: "rmax" }));
-    expect(() => new BatchRenorm(6, { dmax: -1 })).toThrow(expect.objectContaining({ argument: "options.dmax" }));
+    expect(caughtError(() => { renorm.rmax = 0.5; })).toMatchObject({ argument: "rmax" });
+    expect(caughtError(() => new BatchRenorm(6, { dmax: -1 }))).toMatchObject({ argument: "options.dmax" });
     const live = liveTensorCount();
     const bad = new BatchRenorm(6, { schedule: () => ({ rmax: 0, dmax: 0 }) });
     const tracked = bad.numBatchesTracked;
-    expect(() => bad.forward(x)).toThrow(expect.objectContaining({ argument: "schedule().rmax" }));
+    expect(caughtError(() => bad.forward(x))).toMatchObject({ argument: "schedule().rmax" });
     expect(bad.numBatchesTracked).toBe(tracked);
     bad.dispose();
     expect(liveTensorCount()).toBe(live);
@@ -391,9 +392,9 @@ describe("ghost batch norm", () => {
     // A last ghost batch of one value per channel follows the single-sample policy.
     const odd = new GhostBatchNorm(2, { virtualBatchSize: 2 });
     const three = Tensor.from([[1, 2], [3, 4], [5, 6]]);
-    expect(() => odd.forward(three)).toThrow(expect.objectContaining({ code: "ERR_SINGLE_VALUE", argument: "x" }));
+    expect(caughtError(() => odd.forward(three))).toMatchObject({ code: "ERR_SINGLE_VALUE", argument: "x" });
     expect(odd.numBatchesTracked).toBe(0);
-    expect(() => new GhostBatchNorm(2, { virtualBatchSize: 0 })).toThrow(expect.objectContaining({ argument: "options.virtualBatchSize" }));
+    expect(caughtError(() => new GhostBatchNorm(2, { virtualBatchSize: 0 }))).toMatchObject({ argument: "options.virtualBatchSize" });
     for (const l of [ghost, perChunk, odd]) l.dispose();
     for (const t of [x, dy, three]) t.dispose();
   });
