@@ -86,6 +86,7 @@ describe("the packed tarball in a fresh project", () => {
     expect(files.every((f) => ["package.json", "README.md", "LICENSE"].includes(f) || f.startsWith("dist/"))).toBe(true);
     expect(files).toEqual(expect.arrayContaining([
       "LICENSE", "dist/index.js", "dist/index.cjs", "dist/simd.js", "dist/simd.cjs", "dist/scalar.js", "dist/scalar.cjs", "dist/types/index.d.ts",
+      "dist/node.js", "dist/node.cjs", "dist/onnx.js", "dist/onnx.cjs", "dist/types/node.d.ts", "dist/types/onnx.d.ts",
     ]));
     const manifest = JSON.parse(execFileSync("node", ["-p", "JSON.stringify(require('batchnorm-wasm/package.json'))"], { cwd: project, encoding: "utf8" }));
     expect(manifest.dependencies ?? {}).toEqual({});
