@@ -5,7 +5,7 @@
 // this entry point only) with ONNX's own schema; the core imports none of it.
 import protobuf from "protobufjs";
 import {
-  BatchNorm, BatchNormError, GroupNorm, InstanceNorm, LayerNorm, fromOnnxAttributes, fromOnnxInitializers, fuseConvBnWeights, fuseLinearBnWeights,
+  BatchNorm, BatchNormError, GroupNorm, InstanceNorm, LayerNorm, MAX_TENSOR_ELEMENTS, fromOnnxAttributes, fromOnnxInitializers, fuseConvBnWeights, fuseLinearBnWeights,
   type BatchNormFoldState, type FoldedWeights,
 } from "../index.ts";
 import { ONNX_PROTO } from "./schema.ts";
@@ -40,8 +40,10 @@ function halfToFloat(h: number): number {
 /** An initializer's values as float32 and its dims. */
 function tensorValues(tensor: Message): { data: Float32Array; dims: number[] } {
   const argument = `initializer ${JSON.stringify(tensor.name ?? "")}`;
-  const dims = (tensor.dims ?? []).map(num);
+  const dims: number[] = (tensor.dims ?? []).map(num);
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(argument, `has dims [${dims.join(", ")}]; sizes must be non-negative integers`);
   const count = dims.reduce((a: number, b: number) => a * b, 1);
+  if (count > MAX_TENSOR_ELEMENTS) bad(argument, `has dims [${dims.join(", ")}], more than ${MAX_TENSOR_ELEMENTS} elements`);
   if (num(tensor.data_location) === 1) bad(argument, "holds its data in an external file; load the model with its external data inlined");
   const type = num(tensor.data_type);
   const raw: Uint8Array | undefined = tensor.raw_data && tensor.raw_data.length > 0 ? tensor.raw_data : undefined;

@@ -6,11 +6,12 @@
 // feed them (the new weights against fuseConvBnWeights), written back. The
 // outputs of folded models run by onnxruntime are in test/node/onnx-runtime.test.ts.
 import { beforeAll, describe, expect, it } from "vitest";
-import { BatchNorm, Tensor, fuseConvBnWeights, init, readSafetensors } from "../../src/index.ts";
+import { BatchNorm, BatchNormError, Tensor, fuseConvBnWeights, init, readSafetensors } from "../../src/index.ts";
 import { foldOnnxBatchNorms, onnxNormLayers, readOnnx } from "../../src/onnx.ts";
 import models from "../fixtures/onnx-models.json";
 import { testBuild } from "../support/build.ts";
 import { caughtError } from "../support/errors.ts";
+import { seededRandom } from "../support/random.ts";
 import { checkpointBytes, checkpointCases, decodeBytes, decodeFloat32 } from "../support/checkpoint.ts";
 
 beforeAll(async () => {
@@ -54,6 +55,25 @@ describe("reading torch's ONNX exports", () => {
       x.dispose();
     }
     for (const layer of layers.values()) layer.dispose();
+  });
+
+  it("gives a result or a BatchNormError for 300 seeded corruptions of the model (read, load, fold)", () => {
+    const random = seededRandom(23);
+    const base = evalModel();
+    let refused = 0;
+    for (let round = 0; round < 300; round++) {
+      const bytes = base.slice();
+      for (let f = 0; f < 1 + Math.floor(random() * 3); f++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      for (const call of [() => readOnnx(bytes), () => foldOnnxBatchNorms(bytes), () => { for (const l of onnxNormLayers(bytes).layers.values()) l.dispose(); }]) {
+        try {
+          call();
+        } catch (error) {
+          expect(error, String(error)).toBeInstanceOf(BatchNormError);
+          refused += 1;
+        }
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
   });
 
   it("refuses bytes that are not an ONNX model with ERR_FORMAT, and what is not bytes with ERR_ARGUMENT", () => {
