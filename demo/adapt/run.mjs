@@ -5,12 +5,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as lib from "../../dist/index.js";
 import { loadMnist } from "../../shared/mnist-node.mjs";
-import { CONFIG, runAdaptation } from "./experiment.mjs";
+import { configFrom, runAdaptation } from "./experiment.mjs";
 import { reportHtml, tableMarkdown } from "./report.mjs";
 
+// Flags (the live page takes the same as URL parameters): --steps N (training
+// steps), --shifts a,b (a subset of the shifts), --test N (the first N test digits).
 const args = process.argv.slice(2);
-const steps = args.includes("--steps") ? Number(args[args.indexOf("--steps") + 1]) : CONFIG.trainSteps;
-const config = { ...CONFIG, trainSteps: steps };
+const config = configFrom((name) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : null));
 const { build } = await lib.init();
 const data = loadMnist();
 const tty = process.stdout.isTTY;
