@@ -8,12 +8,17 @@ import { loadMnist } from "../shared/mnist-node.mjs";
 
 const pageDir = join(import.meta.dirname, "page");
 
-/** Resolves to { url, close }. */
-export function startDemoServer({ port = 0 } = {}) {
+/** Serves the page in `dir` (index.html, main.mjs) with the digits at ./mnist.bin; resolves to { url, close }. */
+export function servePageWithDigits(dir, { port = 0 } = {}) {
   return servePage({
-    html: join(pageDir, "index.html"), script: join(pageDir, "main.mjs"), port,
+    html: join(dir, "index.html"), script: join(dir, "main.mjs"), port,
     extraFiles: { "/mnist.bin": { type: "application/octet-stream", body: encodeDataset(loadMnist()) } },
   });
+}
+
+/** Resolves to { url, close }. */
+export function startDemoServer({ port = 0 } = {}) {
+  return servePageWithDigits(pageDir, { port });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
