@@ -1,8 +1,10 @@
 // BatchNorm's per-channel float64 math (the workspace slots of workspace.ts):
 // coefficients for the element-wise passes, running statistics and gradient
 // accumulation.
-// O(C) work, the same scalar code in both builds. Every float output is
-// canonicalized (WebAssembly leaves the sign and payload of a NaN to the engine).
+// O(C) work: the SIMD build takes two channels at a time with the same
+// correctly rounded operations per lane as the scalar loops, so the bits agree.
+// Every float output is canonicalized (WebAssembly leaves the sign and payload
+// of a NaN to the engine).
 import { f64At, f64Put, f32At, f32Put, inverseStd } from "./numbers";
 import { mayCreateNaN, mayCreateNaN64 } from "./apply";
 import {
