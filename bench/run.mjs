@@ -87,7 +87,7 @@ for (const shape of benchShapes({ smoke }).filter((s) => !only || only.includes(
   const data = benchData(shape);
   const lib = await freshLibrary(shape.label);
   const groups = [
-    baselineCells(baselines, shape, data),
+    baselineCells(baselines, shape, data, { float64: true }), // the training passes run in float64 lanes
     apiCells(lib, shape, data),
     rawCells(raw, "raw", shape, data),
     rawCells(scalar, "scalar", shape, data),
