@@ -5,7 +5,8 @@
 // correctly rounded operations per lane as the scalar loops, so the bits agree.
 // Every float output is canonicalized (WebAssembly leaves the sign and payload
 // of a NaN to the engine).
-import { f64At, f64Put, f32At, f32Put, inverseStd } from "./numbers";
+import { f64At, f64Put, f32At, f32Put } from "./numbers";
+import { add, inverseSqrtOrZero, loadF32Or, loadF64, mul, neg, roundedToF32, splat, storeAsF32, storeF64, sub } from "./lanes";
 import { mayCreateNaN, mayCreateNaN64 } from "./apply";
 import {
   MEAN, MEAN_OFFSET, VARIANCE, INV_STD, SUM_A, SUM_B, GRAD_WEIGHT, GRAD_BIAS, EVAL_INV_STD, COEF_A, COEF_B, COEF_C, RISK,
@@ -24,24 +25,6 @@ export function riskFlag(C: i32, ws: usize, which: i32): i32 {
   f64Put(f64Slot(ws, C, RISK), which, risky ? 1 : 0);
 }
 
-const CANONICAL_NAN_BITS_F64: u64 = 0x7ff8000000000000;
-
-/** The canonical float64 NaN in every NaN lane of v (the same bits as canonicalF64 per lane). */
-@inline function canonicalLanes(v: v128): v128 {
-  return v128.bitselect(i64x2.splat(CANONICAL_NAN_BITS_F64), v, f64x2.ne(v, v));
-}
-
-/** inverseStd per lane: 0 where variance + eps is 0, else 1 / sqrt(variance + eps). */
-@inline function inverseStdLanes(variance: v128, eps: v128): v128 {
-  const v = f64x2.add(variance, eps);
-  return v128.bitselect(f64x2.splat(0), f64x2.div(f64x2.splat(1), f64x2.sqrt(v)), f64x2.eq(v, f64x2.splat(0)));
-}
-
-/** Two float32 values at p widened to float64 lanes (1.0 for a null pointer). */
-@inline function pairOr(p: usize, c: i32, fallback: f64): v128 {
-  return p ? f64x2.promote_low_f32x4(v128.load64_zero(p + (<usize>c << 2))) : f64x2.splat(fallback);
-}
-
 /**
  * Training coefficients of y = (x - mean) * COEF_A + COEF_C (float64 pass),
  * and SHIFT = float32(mean) with MEAN_OFFSET = mean - SHIFT for the backward
@@ -53,38 +36,28 @@ export function trainingCoefficients(C: i32, weight: usize, bias: usize, eps: f6
   const shift = f32Slot(ws, C, SHIFT);
   let c = 0;
   if (ASC_FEATURE_SIMD) {
-    // Two channels at a time, the same correctly rounded operations per lane as below.
-    const epsv = f64x2.splat(eps);
-    for (; c + 2 <= C; c += 2) {
-      const c8 = <usize>c << 3, c4 = <usize>c << 2;
-      const mu = v128.load(mean + c8);
-      const inv = inverseStdLanes(v128.load(variance + c8), epsv);
-      const k = f32x4.demote_f64x2_zero(mu);
-      v128.store(invStd + c8, canonicalLanes(inv));
-      v128.store(meanOffset + c8, canonicalLanes(f64x2.sub(mu, f64x2.promote_low_f32x4(k))));
-      v128.store64_lane(shift + c4, canonicalLanes32(k), 0);
-      v128.store(coefA + c8, canonicalLanes(f64x2.mul(pairOr(weight, c, 1.0), inv)));
-      v128.store(coefC + c8, canonicalLanes(pairOr(bias, c, 0.0)));
-    }
+    for (; c + 2 <= C; c += 2) trainingCoefficientsAt<v128>(c, mean, variance, invStd, meanOffset, coefA, coefC, shift, weight, bias, eps);
   }
-  for (; c < C; c++) {
-    const mu = f64At(mean, c);
-    const inv = inverseStd(f64At(variance, c), eps);
-    const k = <f32>mu;
-    f64Put(invStd, c, inv);
-    f64Put(meanOffset, c, mu - <f64>k);
-    f32Put(shift, c, k);
-    f64Put(coefA, c, (weight ? <f64>f32At(weight, c) : 1.0) * inv);
-    f64Put(coefC, c, bias ? <f64>f32At(bias, c) : 0.0);
-  }
+  for (; c < C; c++) trainingCoefficientsAt<f64>(c, mean, variance, invStd, meanOffset, coefA, coefC, shift, weight, bias, eps);
   let risky = false;
   for (let q = 0; q < C && !risky; q++) risky = mayCreateNaN64(f64At(mean, q), f64At(coefA, q), 0, f64At(coefC, q));
   putRisk(C, ws, RISK_TRAIN, risky);
 }
 
-/** The canonical float32 NaN in every NaN lane of v. */
-@inline function canonicalLanes32(v: v128): v128 {
-  return v128.bitselect(i32x4.splat(0x7fc00000), v, f32x4.ne(v, v));
+/** trainingCoefficients for the channels at c (one or two, by T). */
+@inline
+function trainingCoefficientsAt<T>(
+  c: i32, mean: usize, variance: usize, invStd: usize, meanOffset: usize, coefA: usize, coefC: usize, shift: usize,
+  weight: usize, bias: usize, eps: f64,
+): void {
+  const mu = loadF64<T>(mean, c);
+  const inv = inverseSqrtOrZero<T>(add<T>(loadF64<T>(variance, c), splat<T>(eps)));
+  const k = roundedToF32<T>(mu);
+  storeF64<T>(invStd, c, inv);
+  storeF64<T>(meanOffset, c, sub<T>(mu, k));
+  storeAsF32<T>(shift, c, k);
+  storeF64<T>(coefA, c, mul<T>(loadF32Or<T>(weight, c, 1.0), inv));
+  storeF64<T>(coefC, c, loadF32Or<T>(bias, c, 0.0));
 }
 
 /**
@@ -122,22 +95,17 @@ export function updateRunningStatistics(C: i32, count: f64, factor: f64, unbiase
   const correction = unbiased ? count / (count - 1) : 1.0;
   let c = 0;
   if (ASC_FEATURE_SIMD) {
-    // Two channels at a time: the same correctly rounded operations as below.
-    const f = f64x2.splat(factor), keep = f64x2.splat(1.0 - factor), k = f64x2.splat(correction);
-    for (; c + 2 <= C; c += 2) {
-      const c8 = <usize>c << 3, c4 = <usize>c << 2;
-      const oldMean = f64x2.promote_low_f32x4(v128.load64_zero(runningMean + c4));
-      const oldVar = f64x2.promote_low_f32x4(v128.load64_zero(runningVar + c4));
-      const newMean = f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(f, v128.load(mean + c8)), f64x2.mul(keep, oldMean)));
-      const newVar = f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(f, f64x2.mul(v128.load(variance + c8), k)), f64x2.mul(keep, oldVar)));
-      v128.store64_lane(runningMean + c4, canonicalLanes32(newMean), 0);
-      v128.store64_lane(runningVar + c4, canonicalLanes32(newVar), 0);
-    }
+    for (; c + 2 <= C; c += 2) runningUpdateAt<v128>(c, factor, correction, mean, variance, runningMean, runningVar);
   }
-  for (; c < C; c++) {
-    f32Put(runningMean, c, <f32>(factor * f64At(mean, c) + (1.0 - factor) * <f64>f32At(runningMean, c)));
-    f32Put(runningVar, c, <f32>(factor * (f64At(variance, c) * correction) + (1.0 - factor) * <f64>f32At(runningVar, c)));
-  }
+  for (; c < C; c++) runningUpdateAt<f64>(c, factor, correction, mean, variance, runningMean, runningVar);
+}
+
+/** updateRunningStatistics for the channels at c (one or two, by T). */
+@inline
+function runningUpdateAt<T>(c: i32, factor: f64, correction: f64, mean: usize, variance: usize, runningMean: usize, runningVar: usize): void {
+  const f = splat<T>(factor), keep = splat<T>(1.0 - factor);
+  storeAsF32<T>(runningMean, c, add<T>(mul<T>(f, loadF64<T>(mean, c)), mul<T>(keep, loadF32Or<T>(runningMean, c, 0))));
+  storeAsF32<T>(runningVar, c, add<T>(mul<T>(f, mul<T>(loadF64<T>(variance, c), splat<T>(correction))), mul<T>(keep, loadF32Or<T>(runningVar, c, 0))));
 }
 
 /**
@@ -153,34 +121,30 @@ export function trainingGradientCoefficients(C: i32, count: f64, weight: usize, 
   const coefA = f64Slot(ws, C, COEF_A), coefB = f64Slot(ws, C, COEF_B), coefC = f64Slot(ws, C, COEF_C);
   let c = 0;
   if (ASC_FEATURE_SIMD) {
-    // Two channels at a time: the same correctly rounded operations as below.
-    const invCount = f64x2.splat(inverseCount);
     for (; c + 2 <= C; c += 2) {
-      const c8 = <usize>c << 3;
-      const inv = v128.load(invStd + c8), dbeta = v128.load(sumA + c8);
-      const dgamma = f64x2.mul(inv, f64x2.sub(v128.load(sumB + c8), f64x2.mul(v128.load(meanOffset + c8), dbeta)));
-      const a = f64x2.mul(pairOr(weight, c, 1.0), inv);
-      v128.store(gradBias + c8, canonicalLanes(dbeta));
-      v128.store(gradWeight + c8, canonicalLanes(dgamma));
-      v128.store(coefA + c8, canonicalLanes(a));
-      v128.store(coefB + c8, canonicalLanes(f64x2.mul(f64x2.mul(f64x2.mul(f64x2.neg(a), inv), dgamma), invCount)));
-      v128.store(coefC + c8, canonicalLanes(f64x2.mul(f64x2.mul(f64x2.neg(a), dbeta), invCount)));
+      gradientCoefficientsAt<v128>(c, inverseCount, weight, sumA, sumB, meanOffset, invStd, gradWeight, gradBias, coefA, coefB, coefC);
     }
   }
-  for (; c < C; c++) {
-    const inv = f64At(invStd, c);
-    const dbeta = f64At(sumA, c);
-    const dgamma = inv * (f64At(sumB, c) - f64At(meanOffset, c) * dbeta);
-    const a = (weight ? <f64>f32At(weight, c) : 1.0) * inv;
-    f64Put(gradBias, c, dbeta);
-    f64Put(gradWeight, c, dgamma);
-    f64Put(coefA, c, a);
-    f64Put(coefB, c, -a * inv * dgamma * inverseCount);
-    f64Put(coefC, c, -a * dbeta * inverseCount);
-  }
+  for (; c < C; c++) gradientCoefficientsAt<f64>(c, inverseCount, weight, sumA, sumB, meanOffset, invStd, gradWeight, gradBias, coefA, coefB, coefC);
   let risky = false;
   for (let q = 0; q < C && !risky; q++) risky = mayCreateNaN64(f64At(mean, q), f64At(coefA, q), f64At(coefB, q), f64At(coefC, q));
   putRisk(C, ws, RISK_BACKWARD, risky);
+}
+
+/** trainingGradientCoefficients for the channels at c (one or two, by T). */
+@inline
+function gradientCoefficientsAt<T>(
+  c: i32, inverseCount: f64, weight: usize, sumA: usize, sumB: usize, meanOffset: usize, invStd: usize,
+  gradWeight: usize, gradBias: usize, coefA: usize, coefB: usize, coefC: usize,
+): void {
+  const inv = loadF64<T>(invStd, c), dbeta = loadF64<T>(sumA, c), invCount = splat<T>(inverseCount);
+  const dgamma = mul<T>(inv, sub<T>(loadF64<T>(sumB, c), mul<T>(loadF64<T>(meanOffset, c), dbeta)));
+  const a = mul<T>(loadF32Or<T>(weight, c, 1.0), inv);
+  storeF64<T>(gradBias, c, dbeta);
+  storeF64<T>(gradWeight, c, dgamma);
+  storeF64<T>(coefA, c, a);
+  storeF64<T>(coefB, c, mul<T>(mul<T>(mul<T>(neg<T>(a), inv), dgamma), invCount));
+  storeF64<T>(coefC, c, mul<T>(mul<T>(neg<T>(a), dbeta), invCount));
 }
 
 /** Eval-mode parameter gradients from SUM_A = sum dy, SUM_B = sum dy*(x - running mean). */
