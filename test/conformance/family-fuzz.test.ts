@@ -9,6 +9,7 @@ import {
 } from "../../src/index.ts";
 import { testBuild } from "../support/build.ts";
 import { seededRandom } from "../support/random.ts";
+import { ulp32 } from "../support/ulp.ts";
 
 const CASES = 300;
 
@@ -20,12 +21,6 @@ beforeAll(async () => {
 afterAll(() => {
   enableGuardBytes(false);
 });
-
-function ulp32(v: number): number {
-  const a = Math.abs(v);
-  if (!(a >= 2 ** -126)) return 2 ** -149;
-  return 2 ** (Math.floor(Math.log2(a)) - 23);
-}
 
 type Norm = "LayerNorm" | "RMSNorm" | "GroupNorm" | "InstanceNorm";
 

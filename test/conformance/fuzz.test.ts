@@ -15,6 +15,7 @@ import {
 } from "../../src/index.ts";
 import { testBuild } from "../support/build.ts";
 import { seededRandom } from "../support/random.ts";
+import { ulp32 } from "../support/ulp.ts";
 import { geometry, type Geometry } from "../support/reference.ts";
 
 const CASES = 500;
@@ -28,13 +29,6 @@ beforeAll(async () => {
 afterAll(() => {
   enableGuardBytes(false);
 });
-
-/** One float32 ulp at |v| (the spacing of float32 values there; the least denormal below 2^-126). */
-function ulp32(v: number): number {
-  const a = Math.abs(v);
-  if (!(a >= 2 ** -126)) return 2 ** -149;
-  return 2 ** (Math.floor(Math.log2(a)) - 23);
-}
 
 type Family = "ordinary" | "offset" | "outlier" | "constant" | "tiny" | "huge" | "mixed" | "nan";
 const FAMILIES: Family[] = ["ordinary", "ordinary", "offset", "outlier", "constant", "tiny", "huge", "mixed", "nan"];
