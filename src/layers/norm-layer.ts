@@ -143,7 +143,12 @@ export abstract class NormLayer {
     this.assertLive();
     ownLive(this.#weightGrad, "weightGrad");
     ownLive(this.#biasGrad, "biasGrad");
-    for (const grad of [this.#weightGrad, this.#biasGrad]) grad?.set(new Float32Array(grad.size));
+    for (const grad of [this.#weightGrad, this.#biasGrad]) {
+      if (grad) { // in place: a loop's zeroGrad allocates nothing
+        grad.view().fill(0);
+        grad.markWritten();
+      }
+    }
   }
 
   /** Copies of the parameters and buffers under torch's state_dict keys. */
