@@ -1,7 +1,14 @@
 // Tables for the terminal and bench/RESULTS.md. Times appear only as ratios:
 // against memory.copy of the same bytes, and peers against this library.
+// bench/RESULTS.md keeps the last full run per (host, runtime): one section
+// each between `<!-- run: KEY -->` and `<!-- end run -->`, KEY being the host
+// (CPU model, cores, caches, from lscpu) and the runtime's name and major
+// version; a run replaces only its own section. Each section also carries its
+// headline ratios as `<!-- headline: JSON -->`, from which the summary at the
+// top of the file is rebuilt over every section present.
 import { cpus } from "node:os";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { oursFor } from "./cells/family.mjs";
 import { onnxOperator } from "./cells/family-peers.mjs";
@@ -9,16 +16,48 @@ import { explainFamilyMiss } from "./family-targets.mjs";
 
 const require = createRequire(import.meta.url);
 
+/** CPU model (with family and model numbers), logical CPUs and cache sizes as lscpu gives them; null where lscpu is missing. */
+export function hostFacts() {
+  let text;
+  try {
+    text = execFileSync("lscpu", { encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return null;
+  }
+  const field = (name) => text.match(new RegExp(`^${name}:\\s*(.+)$`, "m"))?.[1].trim() ?? null;
+  const size = (name) => field(name)?.replace(/\s*\(.*\)$/, "") ?? null; // "2 MiB (2 instances)" -> "2 MiB"
+  return {
+    model: field("Model name"), family: field("CPU family"), modelNumber: field("Model"), cpus: Number(field("CPU\\(s\\)")) || null,
+    caches: { L1d: size("L1d cache"), L2: size("L2 cache"), L3: size("L3 cache") },
+  };
+}
+
 export function machineFacts(peerVersions) {
   let cpu = cpus()[0]?.model ?? "unknown";
   try {
     cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? cpu;
   } catch { /* not Linux */ }
   return {
-    cpu, cores: cpus().length, node: process.versions.node, v8: process.versions.v8,
+    cpu, cores: cpus().length, host: hostFacts(), node: process.versions.node, v8: process.versions.v8,
+    runtime: `Node ${process.versions.node} (V8 ${process.versions.v8})`,
     packages: { assemblyscript: require("assemblyscript/package.json").version, ...peerVersions },
   };
 }
+
+/** The host a run measured on: "AMD EPYC (family 26, model 2), 2 cores, L1d 96 KiB, L2 2 MiB, L3 32 MiB". */
+export function hostLabel(machine) {
+  const h = machine.host;
+  if (!h?.model) return `${machine.cpu}, ${machine.cores} cores`;
+  const caches = Object.entries(h.caches).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`);
+  return [`${h.model}${h.family ? ` (family ${h.family}, model ${h.modelNumber})` : ""}`, `${h.cpus ?? machine.cores} cores`, ...caches].join(", ");
+}
+
+/** "Node 20.20.2 (V8 11.3.244.8-node.38)" or "Chromium 156.0.7516.100" (older JSON lacks `runtime`). */
+const runtimeLabel = (machine) => machine.runtime ?? `Node ${machine.node} (V8 ${machine.v8})`;
+/** Name and major version: a patch update of the runtime replaces its section. */
+const runtimeKey = (machine) => runtimeLabel(machine).match(/^(\S+) (\d+)/)?.slice(1).join(" ") ?? runtimeLabel(machine);
+export const sectionKey = (machine) => `${hostLabel(machine)} | ${runtimeKey(machine)}`;
+const isNode = (machine) => runtimeLabel(machine).startsWith("Node");
 
 const OURS = { eval: "api eval", train: "api train forward", step: "api train step", backward: "raw backward" };
 const mib = (bytes) => (bytes / 2 ** 20).toFixed(2);
@@ -66,9 +105,16 @@ const SUMMARY_COLUMNS = [
   ["ort-node in-graph", "onnxruntime-node in-graph per node / ours"],
 ];
 
+/** A table of `lead` columns then `columns` ([header, ...]); a column empty in every row (e.g. ort-node in a page) is left out. */
+function sparseTable(leadHeaders, columns, rows) {
+  const lead = leadHeaders.length;
+  const kept = columns.map((_, c) => c).filter((c) => rows.some((row) => row[lead + c] !== ""));
+  return table([...leadHeaders, ...kept.map((c) => columns[c][0])], rows.map((row) => [...row.slice(0, lead), ...kept.map((c) => row[lead + c])]));
+}
+
 /** Every target ratio of a shape on one line; * marks a miss. */
 export function summaryTable(results) {
-  return table(["shape", ...SUMMARY_COLUMNS.map(([header]) => header)], results.map((r) => {
+  return sparseTable(["shape"], SUMMARY_COLUMNS, results.map((r) => {
     const byTarget = Object.fromEntries(r.targets.map((t) => [t.target, t]));
     return [r.shape, ...SUMMARY_COLUMNS.map(([, target]) => {
       const t = byTarget[target];
@@ -160,7 +206,7 @@ const FAMILY_COLUMNS = [
 
 /** Per family shape: targets (* = missed) and the diagnostics that explain them. */
 export function familySummaryTable(results) {
-  return table(["shape", "MiB", ...FAMILY_COLUMNS.map(([header]) => header)], results.map((r) => {
+  return sparseTable(["shape", "MiB"], FAMILY_COLUMNS, results.map((r) => {
     const byTarget = Object.fromEntries(r.targets.map((t) => [t.target, t]));
     return [r.shape, mib(r.bytes), ...FAMILY_COLUMNS.map(([, name]) => {
       const t = byTarget[name], v = t ? t.ratio : r.diagnostics[name];
@@ -171,10 +217,11 @@ export function familySummaryTable(results) {
 
 function familyMarkdown(family, tfjsVersion) {
   if (!family?.length) return "";
+  const withOrtNode = family.some((r) => r.rows.some((row) => row.name.startsWith("onnxruntime-node")));
   const all = family.flatMap((r) => r.targets), missed = all.filter((t) => !t.met);
   const operators = [...new Map(family.map((r) => [r.norm, onnxOperator(r)])).entries()].map(([norm, op]) => `${norm}: ${op}`).join("; ");
   return `
-## The normalization family
+### The normalization family
 
 Issue 11's shapes, measured with the same method in the same run. Ours is the
 public API with tensors in wasm memory and caller-given outputs: "api eval" is
@@ -183,9 +230,10 @@ the training forward, since their statistics are the input's; for
 InstanceNorm2d the running statistics), "api forward (instance statistics)" an
 InstanceNorm2d without running statistics (torch's default, and what ONNX's
 InstanceNormalization computes; the peers are compared with it), "api train
-step" the training forward + backward into dx. Peers: ONNX Runtime Web (wasm,
+step" the training forward + backward into dx. Peers: ${withOrtNode ? `ONNX Runtime Web (wasm,
 one thread) and Node (native CPU, one thread), single-node graphs (${operators}),
-and onnxruntime-node's 32-node chain for its in-graph cost per node.
+and onnxruntime-node's 32-node chain for its in-graph cost per node.` : `ONNX Runtime Web (wasm,
+one thread), single-node graphs (${operators}); onnxruntime-node does not run in a page.`}
 TensorFlow.js: tfjs-core ${tfjsVersion} has no layer-norm, RMS-norm, group-norm or
 instance-norm op (tfjs-layers, whose layerNormalization would be the op, is not
 a dependency), so its cells are LayerNorm composed from tfjs-core ops, marked
@@ -198,7 +246,7 @@ shifted stream; "two f64x2 passes" the same two passes in float64 lanes
 
 Targets: eval at >= 0.9x the f32x4 stream's throughput on tensors of 1 MiB and
 more, onnxruntime-web's session.run >= 5x ours, onnxruntime-node's in-graph
-kernel no faster than ours (>= 1x). Other columns are diagnostics.
+kernel no faster than ours (>= 1x)${withOrtNode ? "" : " (not measured in a page)"}. Other columns are diagnostics.
 
 ${familySummaryTable(family)}
 
@@ -208,25 +256,147 @@ ${missed.length === 0 ? "All family targets met." : `${missed.length} of ${all.l
 
 ${family.flatMap((r) => r.targets.filter((t) => !t.met).map((t) => `- ${t.shape}, ${t.target}: ${fixed(t.ratio)} (needed ${t.threshold}). ${explainFamilyMiss(t, r)}`)).join("\n")}
 
-### Per family shape
+#### Per family shape
 
 ${family.map(familyShapeTable).join("\n\n")}
 `;
 }
 
-export function resultsMarkdown(output) {
+// The headline ratios summarised at the top of RESULTS.md: label, which results
+// ("results" = BatchNorm's, "family"), the target's name in targets.mjs or
+// family-targets.mjs, and which way is better.
+const HEADLINES = [
+  ["BatchNorm eval vs f32x4 stream (throughput)", "results", "inference vs f32x4 stream (throughput)", "higher"],
+  ["BatchNorm eval vs memory.copy (throughput, >= 1 MiB)", "results", "inference vs memory.copy (throughput)", "higher"],
+  ["BatchNorm train forward / (sum + stream) (time)", "results", "train forward / (sum + stream)", "lower"],
+  ["family eval vs f32x4 stream (throughput, >= 1 MiB)", "family", "eval vs f32x4 stream (throughput)", "higher"],
+  ...["eval", "train forward", "train step"].map((kind) => [`tfjs-wasm ${kind} / ours`, "results", `tfjs-wasm ${kind} / ours`, "higher"]),
+  ...["web", "node"].flatMap((which) => ["eval", "train forward"].map((kind) => [`onnxruntime-${which} ${kind} / ours`, "results", `onnxruntime-${which} ${kind} / ours`, "higher"])),
+  ["onnxruntime-node in-graph per node / ours", "results", "onnxruntime-node in-graph per node / ours", "higher"],
+  ["family: onnxruntime-web session.run / ours", "family", "onnxruntime-web session.run / ours", "higher"],
+  ["family: onnxruntime-node in-graph per node / ours", "family", "onnxruntime-node in-graph per node / ours", "higher"],
+];
+
+/** Per headline: [min, max, shapes] over a run's shapes (absent when the run has none). */
+function headlineRanges(output) {
+  const ranges = {};
+  for (const [label, from, target] of HEADLINES) {
+    const ratios = (output[from] ?? []).flatMap((r) => r.targets.filter((t) => t.target === target && Number.isFinite(t.ratio)).map((t) => t.ratio));
+    if (ratios.length) ranges[label] = [Math.min(...ratios), Math.max(...ratios), ratios.length];
+  }
+  return ranges;
+}
+
+const rangeText = ([min, max]) => {
+  const digits = (v) => (v >= 10 ? 1 : 2);
+  return min === max ? fixed(min, digits(min)) : `${fixed(min, digits(min))} to ${fixed(max, digits(max))}`;
+};
+
+/** One run's section of RESULTS.md, markers included. */
+function runSection(output) {
   const { machine, results } = output;
+  const family = output.family ?? [];
   const all = results.flatMap((r) => r.targets);
   const missed = all.filter((t) => !t.met);
-  const failedChecks = [...results, ...(output.family ?? [])].flatMap((r) => r.rows.filter((row) => row.check && !row.check.passed).map((row) => `${r.shape}: ${row.name}`));
-  return `# Benchmark results
+  const failedChecks = [...results, ...family].flatMap((r) => r.rows.filter((row) => row.check && !row.check.passed).map((row) => `${r.shape}: ${row.name}`));
+  const node = isNode(machine);
+  const page = machine.page ? ` The page: ${machine.page.userAgent}; navigator.hardwareConcurrency ${machine.page.hardwareConcurrency}; cross-origin isolated: ${machine.page.crossOriginIsolated ? "yes" : "no"}.` : "";
+  const batchNorm = results.length === 0 ? "" : `
+### Summary
 
-Written by \`npm run bench\` on ${output.date.slice(0, 10)} (wall time ${output.wallSeconds.toFixed(0)} s).
+Ratios from the targets below, one line per shape (* = target missed). Throughput
+ratios and peer factors: higher is better; "train fwd / (sum + stream)" and
+"backward / least passes" are time ratios: lower is better.
 
-- Machine: ${machine.cpu}, ${machine.cores} logical cores (shared; medians of ${output.settings.rounds} interleaved rounds).
-- Runtime: Node ${machine.node} (V8 ${machine.v8}); batchnorm-wasm ${output.build} build.
+${summaryTable(results)}
+
+### Targets
+
+${targetTable(results)}
+
+${missed.length === 0 ? "All targets met." : `${missed.length} of ${all.length} targets missed:`}
+
+${results.flatMap((r) => r.targets.filter((t) => !t.met).map((t) => `- ${t.shape}, ${t.target}: ${fixed(t.ratio)} (needed ${t.threshold}). ${explainMiss(t, r)}`)).join("\n")}
+
+### Diagnostics (not targets)
+
+${diagnosticTable(results)}
+
+### Per shape
+
+${results.map(shapeTable).join("\n\n")}
+`;
+  return `<!-- run: ${sectionKey(machine)} -->
+## ${runtimeLabel(machine)} on ${hostLabel(machine)}
+
+Written by \`${node ? "npm run bench" : "npm run bench:browser"}\` on ${output.date.slice(0, 10)} (wall time ${output.wallSeconds.toFixed(0)} s)${output.smoke ? "; a smoke run (one short round per cell): not a measurement" : ""}.
+
+- Machine: ${machine.cpu}, ${machine.cores} logical cores (shared; medians of ${output.settings.rounds} interleaved rounds).${page}
+- Runtime: ${runtimeLabel(machine)}${node ? "" : ` (driven from Node ${machine.node})`}; batchnorm-wasm ${output.build} build.
 - Packages: ${Object.entries(machine.packages).map(([k, v]) => `${k} ${v}`).join(", ")}.
 - Every implementation was checked against a float64 reference before timing: ${failedChecks.length === 0 ? "all checks passed" : `FAILED: ${failedChecks.join("; ")}`}.
+${node ? "" : "- Peers in the page: TensorFlow.js (wasm backend) and ONNX Runtime Web (wasm), one thread each; onnxruntime-node does not run in a page.\n"}${batchNorm}${familyMarkdown(family, machine.packages.tfjs)}
+<!-- headline: ${JSON.stringify({ runtime: runtimeLabel(machine), host: hostLabel(machine), ranges: headlineRanges(output) })} -->
+<!-- end run -->
+`;
+}
+
+const SECTION = /<!-- run: (.*?) -->\n([\s\S]*?)<!-- end run -->\n?/g;
+const LEGACY_KEY = "earlier Node run | before per-host sections";
+
+/** The sections of an existing RESULTS.md, key -> text; a file written before sections existed becomes one legacy section. */
+function parseSections(text) {
+  const sections = new Map();
+  for (const [whole, key] of text.matchAll(SECTION)) sections.set(key, whole.endsWith("\n") ? whole : `${whole}\n`);
+  if (sections.size === 0 && text.startsWith("# Benchmark results")) {
+    const body = text.replace(/^# Benchmark results\n/, "").replace(/^(#+) /gm, "#$1 ").trim();
+    sections.set(LEGACY_KEY, `<!-- run: ${LEGACY_KEY} -->\n## An earlier Node run (written before this file had one section per host and runtime; the next full \`npm run bench\` replaces it)\n\n${body}\n<!-- end run -->\n`);
+  }
+  return sections;
+}
+
+/** Top of the file: per headline ratio, its range over the shapes of each section and across all sections. */
+function headlineSummary(sections) {
+  const runs = [...sections.values()].map((text) => text.match(/<!-- headline: (.*) -->/)?.[1]).filter(Boolean).map((json) => JSON.parse(json));
+  const unrecorded = [...sections.values()].filter((text) => !text.includes("<!-- headline: ")).map((text) => text.match(/^## (.*)$/m)?.[1] ?? "a section");
+  const notIn = unrecorded.map((heading) => `- not in this summary (no recorded headline ratios): ${heading}`).join("\n");
+  if (runs.length === 0) return notIn ? `${notIn}\n` : "";
+  const hosts = [...new Set(runs.map((r) => r.host))];
+  const column = (r) => `${r.runtime.match(/^(\S+ [\d.]+)/)?.[1] ?? r.runtime}${hosts.length > 1 ? ` (host ${hosts.indexOf(r.host) + 1})` : ""}`;
+  const rows = HEADLINES.filter(([label]) => runs.some((r) => r.ranges[label])).map(([label, , , better]) => {
+    const present = runs.map((r) => r.ranges[label]).filter(Boolean);
+    const overall = [Math.min(...present.map((p) => p[0])), Math.max(...present.map((p) => p[1]))];
+    return [label, better, ...runs.map((r) => (r.ranges[label] ? rangeText(r.ranges[label]) : "")), rangeText(overall)];
+  });
+  return `## Headline ratios across the sections below
+
+Each cell is the range of a ratio over that run's shapes (minimum to maximum);
+the last column is the range across all sections. Sections measured on
+different hosts or runtimes are not comparable figure by figure: the ranges
+show how far each ratio moves.
+
+${table(["ratio", "better", ...runs.map(column), "all sections"], rows)}
+
+${[...hosts.map((h, i) => `- host ${i + 1}: ${h}`), ...(notIn ? [notIn] : [])].join("\n")}
+`;
+}
+
+/**
+ * The whole of RESULTS.md: `existing` (the current file's text, or "") with
+ * this run's section replaced or added and the top summary rebuilt. A Node
+ * run also drops the legacy section of a file written before sections.
+ */
+export function resultsMarkdown(output, existing = "") {
+  const sections = parseSections(existing);
+  if (isNode(output.machine)) sections.delete(LEGACY_KEY);
+  sections.set(sectionKey(output.machine), runSection(output));
+  const ordered = new Map([...sections.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  return `# Benchmark results
+
+The last full run per host and runtime, one section each: \`npm run bench\`
+(Node) and \`npm run bench:browser\` (headless Chromium) each replace only their
+own section. A host is named by its CPU model, logical cores and cache sizes
+(lscpu).
 
 Times are given only as ratios measured in the same run. "time / memory.copy" is
 a cell's median time over wasm \`memory.copy\` of the same bytes; "peer time /
@@ -235,28 +405,11 @@ ours" divides a peer's median by this library's matching public-API cell
 the range of the rounds around the median. TensorFlow.js runs on NHWC tensors
 (its layout); ONNX Runtime on NCHW (its layout), also for the channels-last rows.
 
-## Summary
+${headlineSummary(ordered)}
+${[...ordered.values()].join("\n")}`;
+}
 
-Ratios from the targets below, one line per shape (* = target missed). Throughput
-ratios and peer factors: higher is better; "train fwd / (sum + stream)" and
-"backward / least passes" are time ratios: lower is better.
-
-${summaryTable(results)}
-
-## Targets
-
-${targetTable(results)}
-
-${missed.length === 0 ? "All targets met." : `${missed.length} of ${all.length} targets missed:`}
-
-${results.flatMap((r) => r.targets.filter((t) => !t.met).map((t) => `- ${t.shape}, ${t.target}: ${fixed(t.ratio)} (needed ${t.threshold}). ${explainMiss(t, r)}`)).join("\n")}
-
-## Diagnostics (not targets)
-
-${diagnosticTable(results)}
-
-## Per shape
-
-${results.map(shapeTable).join("\n\n")}
-${familyMarkdown(output.family, machine.packages.tfjs)}`;
+/** Writes `path` from this run, keeping the other sections already in it. */
+export function writeResultsMarkdown(path, output) {
+  writeFileSync(path, resultsMarkdown(output, existsSync(path) ? readFileSync(path, "utf8") : ""));
 }

@@ -136,6 +136,8 @@ const wallSeconds = (performance.now() - started) / 1000;
 const output = { date: new Date().toISOString(), machine, build, settings, smoke, wallSeconds, results, family };
 mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, `${JSON.stringify(output, null, 1)}\n`);
-const writeResults = !smoke && !only && withPeers && !args.includes("--no-results-md");
-if (writeResults) writeFileSync(join(root, "bench/RESULTS.md"), resultsMarkdown(output));
-console.log(`\nwrote ${jsonPath}${writeResults ? " and bench/RESULTS.md" : ""} · wall time ${wallSeconds.toFixed(0)} s`);
+// RESULTS.md keeps one section per (host, runtime); this run replaces its own. --results-md FILE writes FILE instead, after any run.
+const mdPath = args.includes("--results-md") ? resolve(args[args.indexOf("--results-md") + 1]) : join(root, "bench/RESULTS.md");
+const writeResults = args.includes("--results-md") || (!smoke && !only && withPeers && !args.includes("--no-results-md"));
+if (writeResults) (await import("./report.mjs")).writeResultsMarkdown(mdPath, output);
+console.log(`\nwrote ${jsonPath}${writeResults ? ` and ${mdPath}` : ""} · wall time ${wallSeconds.toFixed(0)} s`);
