@@ -71,6 +71,9 @@ export class Tensor<Rank extends number = number> {
     this.shape = Object.freeze(shape);
     this.size = size;
     this.layout = layout;
+    // Shape, size and layout are what every bounds check reads: frozen, so no
+    // assignment can make a kernel reach past the allocation.
+    Object.freeze(this);
     releaseWhenCollected(this, [this.#ptr]);
     trackInScope(this);
     recordCreation(this);

@@ -218,6 +218,15 @@ export class BatchNorm {
   /** The last forward, reused between calls; valid while #hasSaved. */
   #saved: SavedForward | null = null;
   #hasSaved = false;
+  /**
+   * The last input forward validated, its geometry, and the output validated
+   * against it. A tensor's shape and layout are frozen, so the same tensors
+   * need only their liveness checked again (the fixed cost of small calls).
+   * The output is held weakly: the layer must not keep a dropped tensor alive.
+   */
+  #checkedInput: Tensor | null = null;
+  #checkedGeometry: Geometry | null = null;
+  #checkedOutput: WeakRef<Tensor> | null = null;
   /** Versions of weight, bias, running mean and running var the cached eval coefficients were made from. */
   #evalVersions = new Float64Array([-1, -1, -1, -1]);
   /** Statistics of the last forward that used batch statistics (count -1: none yet). */
@@ -319,7 +328,7 @@ export class BatchNorm {
    */
   resolveForward(outOrOptions: unknown, geometry: Geometry, argument = "x"): ForwardPlan {
     let out: unknown = outOrOptions, stats = this.#stats, update = this.#updateRunningStats;
-    if (isPlainObject(outOrOptions)) {
+    if (outOrOptions !== undefined && !Tensor.isTensor(outOrOptions) && isPlainObject(outOrOptions)) {
       const o = readOptions(outOrOptions, "options", FORWARD_KEYS);
       out = o.out;
       stats = o.stats === undefined ? stats : readStats(o.stats, "options.stats", this.trackRunningStats);
@@ -393,12 +402,27 @@ export class BatchNorm {
    */
   forward(x: Tensor, out?: Tensor | ForwardOptions): Tensor {
     this.#assertLive();
-    const input = checkTensor(x, "x");
-    const geometry = this.#checkInput(input, "x");
+    const known = x === this.#checkedInput;
+    if (known) x.assertLive("x");
+    const input = known ? x : checkTensor(x, "x");
+    const geometry = known ? this.#checkedGeometry! : this.#checkInput(input, "x");
+    if (!known) {
+      this.#checkedInput = input;
+      this.#checkedGeometry = geometry;
+      this.#checkedOutput = null;
+    }
     const plan = this.resolveForward(out, geometry);
     const { useBatch, updating } = plan;
     this.#assertOwnLive(this.trackRunningStats, false);
-    const y = checkOutput(plan.out, input, this.layout, "out", "x") ?? zerosFor(input.shape, input.layout, "out");
+    let y: Tensor;
+    if (plan.out !== undefined && plan.out === this.#checkedOutput?.deref()) {
+      y = plan.out;
+      y.assertLive("out");
+    } else {
+      const given = checkOutput(plan.out, input, this.layout, "out", "x");
+      if (given !== undefined) this.#checkedOutput = new WeakRef(given);
+      y = given ?? zerosFor(input.shape, input.layout, "out");
+    }
     // Nothing below can fail.
     const k = kernels();
     const { N, C, S, channelsLast, count } = geometry;
@@ -573,6 +597,7 @@ export class BatchNorm {
     this.#workspace.dispose();
     this.#saved = null;
     this.#hasSaved = false;
+    this.#checkedInput = this.#checkedGeometry = this.#checkedOutput = null;
     this.#disposed = true;
   }
 
