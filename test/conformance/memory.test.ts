@@ -188,6 +188,27 @@ describe("saved statistics cannot be forged", () => {
   });
 });
 
+describe("placement", () => {
+  it("starts large tensors on cache lines at distinct offsets modulo 4 KiB, guarded or not", () => {
+    for (const guarded of [false, true]) {
+      enableGuardBytes(guarded);
+      try {
+        const tensors = Array.from({ length: 4 }, () => Tensor.zeros([16 * 1024 + 3]));
+        const pageOffsets = tensors.map((t) => t.byteOffset % 4096);
+        expect(pageOffsets.every((offset) => offset % 64 === 0), String(pageOffsets)).toBe(true);
+        expect(new Set(pageOffsets).size).toBe(4);
+        if (guarded) expect(checkGuardBytes()).toEqual([]);
+        tensors[1].set(new Float32Array(16 * 1024 + 3).fill(-1));
+        expect([tensors[0].toFloat32Array().some((v) => v !== 0), tensors[2].toFloat32Array().some((v) => v !== 0)]).toEqual([false, false]);
+        if (guarded) expect(checkGuardBytes()).toEqual([]);
+        for (const t of tensors) t.dispose();
+      } finally {
+        enableGuardBytes(false);
+      }
+    }
+  });
+});
+
 describe("guard bytes", () => {
   it("report a write past a block, and work with blocks made before the switch", () => {
     const unguarded = Tensor.zeros([3]);
