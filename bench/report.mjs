@@ -80,8 +80,9 @@ export function shapeTable(result) {
     return [r.name + (r.layoutNote ? ` (${r.layoutNote})` : ""), fixed(r.medianMs / copy), `±${fixed(r.spread * 50, 0)}%`, isPeer ? `${fixed(r.medianMs / ours.medianMs, 1)}x` : "", checkText(r.check)];
   });
   if (Number.isFinite(result.inGraphPerNodeMs)) rows.push(["onnxruntime-node in-graph cost per node", fixed(result.inGraphPerNodeMs / copy), "", `${fixed(result.inGraphPerNodeMs / byName["api eval"].medianMs, 1)}x`, ""]);
+  const skipped = (result.skipped ?? []).map((s) => `\n\nNote: ${s.name} ${s.why}.`).join("");
   return `${result.shape} (${mib(result.bytes)} MiB per tensor; peak wasm memory of the API cells ${mib(result.peakWasmBytes)} MiB)\n` +
-    table(["implementation", "time / memory.copy", "spread", "peer time / ours", "check vs float64"], rows);
+    table(["implementation", "time / memory.copy", "spread", "peer time / ours", "check vs float64"], rows) + skipped;
 }
 
 export function targetTable(results) {

@@ -8,11 +8,14 @@ const SHAPES = [
   ["8x128x28x28", [8, 128, 28, 28], "channels-first"],
   ["32x512x7x7", [32, 512, 7, 7], "channels-first"],
   ["1x32x8x8", [1, 32, 8, 8], "channels-first"],
+  // 64 MiB per tensor, twice this host's 32 MiB L3: every pass streams from DRAM.
+  ["16x256x64x64", [16, 256, 64, 64], "channels-first"],
   ["4096x1024", [4096, 1024], "channels-first"],
   ["64x1024", [64, 1024], "channels-first"],
   ["1x1024", [1, 1024], "channels-first"],
   ["1x64x112x112 channels-last", [1, 64, 112, 112], "channels-last"],
   ["32x512x7x7 channels-last", [32, 512, 7, 7], "channels-last"],
+  ["16x256x64x64 channels-last", [16, 256, 64, 64], "channels-last"],
 ];
 const SMOKE = new Set(["1x32x8x8", "64x1024"]);
 

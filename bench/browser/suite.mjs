@@ -44,6 +44,17 @@ export async function measureCells(cells, settings) {
 
 const TRAINING_KINDS = new Set(["train", "step", "backward"]);
 
+// Peer cells not run on tensors above 32 MiB (the L3 of the host the bench was
+// written on): one call of tfjs-wasm's train step (tf.grads through moments and
+// batchNorm) took ~2 s on 16x256x64x64 (64 MiB), so its 50 warm-up calls and
+// timed rounds would add about two minutes per shape. The result lists them
+// under `skipped`, and the shape's table says so.
+const SLOW_PEER_CELLS = {
+  aboveBytes: 32 * 2 ** 20,
+  names: new Set(["tfjs-wasm train step"]),
+  why: "not run on tensors above 32 MiB: one call takes ~2 s at 64 MiB",
+};
+
 /**
  * Runs every selected shape. `env`: { freshLibrary(tag), baselines, raw,
  * scalar, peers (null: no peer cells), ortVariants, onResult(kind, result) }.
@@ -67,11 +78,13 @@ export async function runSuite(env, { smoke, only, settings }) {
     const peakWasmBytes = lib.wasmMemoryBytes();
     // One value per channel (1x1024) cannot be normalized with batch statistics: inference only.
     const inferenceOnly = shape.geometry.N * shape.geometry.S === 1;
-    const cells = groups.flatMap((g) => g.cells.map((cell) => ({ ...cell, layoutNote: g.layoutNote })))
+    const tooSlow = (cell) => shape.bytes > SLOW_PEER_CELLS.aboveBytes && SLOW_PEER_CELLS.names.has(cell.name);
+    const selected = groups.flatMap((g) => g.cells.map((cell) => ({ ...cell, layoutNote: g.layoutNote })))
       .filter((cell) => !(inferenceOnly && TRAINING_KINDS.has(cell.kind)));
-    const rows = await measure(cells);
+    const skipped = selected.filter(tooSlow).map((cell) => ({ name: cell.name, why: SLOW_PEER_CELLS.why }));
+    const rows = await measure(selected.filter((cell) => !tooSlow(cell)));
     const medians = Object.fromEntries(rows.map((r) => [r.name, r.medianMs]));
-    const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, geometry: shape.geometry, bytes: shape.bytes, peakWasmBytes, rows, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians), diagnostics: diagnostics(medians) };
+    const result = { shape: shape.label, dims: shape.dims, layout: shape.layout, geometry: shape.geometry, bytes: shape.bytes, peakWasmBytes, rows, skipped, inGraphPerNodeMs: inGraphPerNode(medians), targets: evaluateTargets(shape, medians), diagnostics: diagnostics(medians) };
     results.push(result);
     await env.onResult("shape", result);
     for (const g of groups) await g.dispose();
