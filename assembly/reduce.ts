@@ -10,17 +10,23 @@
 
 // Channels-last: rows per tile pass. A tile reads 32 bytes of each of its rows,
 // and the next tile the next 32, so the rows' lines stay in L1 between tiles.
-// 4 measured fastest on a 16 MiB tensor (8 rows: 3.3x slower there, where the
-// strided accesses defeat the prefetcher; in cache 2 to 64 rows measure alike).
-const ROW_BLOCK: i32 = 4;
+// Rows of up to 64 lanes take 4 per pass; longer rows 2: from DRAM, passes over
+// 4 rows of 128 to 1024 lanes measured 1.2-2.5x slower than over 2 (the strided
+// accesses defeat the prefetcher; 8 rows of 256 lanes: 3.3x), in cache alike.
+const SHORT_ROW_LANES: usize = 64;
+const SHORT_ROW_BLOCK: i32 = 4;
+const LONG_ROW_BLOCK: i32 = 2;
 
 /**
  * Contiguous runs (see space.ts): group q is the R runs of B elements at
- * x + (q*groupStride + r*runStride)*4 bytes, reduced in order r = 0..R-1 (for
- * BatchNorm channels-first, q = c and r = n). Within a run, element i goes to
- * float64 lane i mod 8 while 8 remain, then to lane i mod 4 while 4 remain,
- * then to a tail accumulator. The fold is
- * ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)), then + tail.
+ * x + (q*groupStride + r*runStride)*4 bytes (for BatchNorm channels-first,
+ * q = c and r = n). Within a run, element i goes to float64 lane i mod 8 while
+ * 8 remain, then to lane i mod 4 while 4 remain, then to a tail accumulator;
+ * the run's sum is ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) + tail,
+ * and a group's sum is its runs' sums added in order r = 0..R-1. Runs are
+ * visited r-major (all groups' run 0, then run 1, ...), which is memory order
+ * for BatchNorm: taking a channel's N runs in turn, each a long stride from
+ * the last, measured 2x slower from DRAM (16x256x64x64).
  * With `weight` (B values, LayerNorm's backward), dy is multiplied by weight[i]
  * (exact in float64) before it is summed.
  */
@@ -30,16 +36,16 @@ function reduceRunsImpl(
   Q: i32, groupStride: usize, R: i32, runStride: usize, B: i32,
   shift: usize, sumA: usize, sumB: usize,
 ): void {
-  const N = R, S = B;
-  for (let c = 0; c < Q; c++) {
-    const k = <f64>load<f32>(shift + (<usize>c << 2));
-    let totalA: f64, totalB: f64;
-    if (ASC_FEATURE_SIMD) {
-      const kv = f64x2.splat(k);
-      // a0: lanes 0,1; a1: lanes 2,3; a2: lanes 4,5; a3: lanes 6,7.
-      let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-      let tailA: f64 = 0, tailB: f64 = 0;
-      for (let n = 0; n < N; n++) {
+  const S = B;
+  for (let n = 0; n < R; n++) {
+    for (let c = 0; c < Q; c++) {
+      const k = <f64>load<f32>(shift + (<usize>c << 2));
+      let totalA: f64, totalB: f64;
+      if (ASC_FEATURE_SIMD) {
+        const kv = f64x2.splat(k);
+        // a0: lanes 0,1; a1: lanes 2,3; a2: lanes 4,5; a3: lanes 6,7.
+        let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        let tailA: f64 = 0, tailB: f64 = 0;
         const runByte = (<usize>c * groupStride + <usize>n * runStride) << 2;
         const run = x + runByte, runDy = dy + runByte;
         let i = 0;
@@ -95,14 +101,12 @@ function reduceRunsImpl(
             tailA += d; tailB += d * d;
           }
         }
-      }
-      totalA = foldLanes(a0, a1, a2, a3) + tailA;
-      totalB = foldLanes(b0, b1, b2, b3) + tailB;
-    } else {
-      let a0: f64 = 0, a1: f64 = 0, a2: f64 = 0, a3: f64 = 0, a4: f64 = 0, a5: f64 = 0, a6: f64 = 0, a7: f64 = 0;
-      let b0: f64 = 0, b1: f64 = 0, b2: f64 = 0, b3: f64 = 0, b4: f64 = 0, b5: f64 = 0, b6: f64 = 0, b7: f64 = 0;
-      let tailA: f64 = 0, tailB: f64 = 0;
-      for (let n = 0; n < N; n++) {
+        totalA = foldLanes(a0, a1, a2, a3) + tailA;
+        totalB = foldLanes(b0, b1, b2, b3) + tailB;
+      } else {
+        let a0: f64 = 0, a1: f64 = 0, a2: f64 = 0, a3: f64 = 0, a4: f64 = 0, a5: f64 = 0, a6: f64 = 0, a7: f64 = 0;
+        let b0: f64 = 0, b1: f64 = 0, b2: f64 = 0, b3: f64 = 0, b4: f64 = 0, b5: f64 = 0, b6: f64 = 0, b7: f64 = 0;
+        let tailA: f64 = 0, tailB: f64 = 0;
         const runByte = (<usize>c * groupStride + <usize>n * runStride) << 2;
         const run = x + runByte, runDy = dy + runByte;
         let i = 0;
@@ -155,12 +159,13 @@ function reduceRunsImpl(
             tailA += d; tailB += d * d;
           }
         }
+        totalA = (((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))) + tailA;
+        totalB = (((b0 + b4) + (b1 + b5)) + ((b2 + b6) + (b3 + b7))) + tailB;
       }
-      totalA = (((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))) + tailA;
-      totalB = (((b0 + b4) + (b1 + b5)) + ((b2 + b6) + (b3 + b7))) + tailB;
+      const ab = sumA + (<usize>c << 3), bb = sumB + (<usize>c << 3);
+      store<f64>(ab, n == 0 ? totalA : load<f64>(ab) + totalA);
+      store<f64>(bb, n == 0 ? totalB : load<f64>(bb) + totalB);
     }
-    store<f64>(sumA + (<usize>c << 3), totalA);
-    store<f64>(sumB + (<usize>c << 3), totalB);
   }
 }
 
@@ -178,7 +183,7 @@ function foldLanes(v0: v128, v1: v128, v2: v128, v3: v128): f64 {
  * channels, rowStride = C). Every lane is one float64 accumulator summed in row
  * order, so the result does not depend on how lanes are tiled: SIMD takes 8
  * lanes at once (two f32x4 loads, four f64x2 accumulators per sum), then 4,
- * then single ones, ROW_BLOCK rows per tile pass; the scalar build sums each
+ * then single ones, a few rows per tile pass; the scalar build sums each
  * lane in the same row order.
  */
 @inline
@@ -189,8 +194,9 @@ function reduceLanesImpl(
   memory.fill(sumA, 0, <usize>C << 3);
   memory.fill(sumB, 0, <usize>C << 3);
   const rowBytes = rowStride << 2;
-  for (let r0 = 0; r0 < R; r0 += ROW_BLOCK) {
-    const r1 = min(R, r0 + ROW_BLOCK);
+  const rowBlock = rowStride <= SHORT_ROW_LANES ? SHORT_ROW_BLOCK : LONG_ROW_BLOCK;
+  for (let r0 = 0; r0 < R; r0 += rowBlock) {
+    const r1 = min(R, r0 + rowBlock);
     let c = 0;
     if (ASC_FEATURE_SIMD) {
       for (; c + 8 <= C; c += 8) {
