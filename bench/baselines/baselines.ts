@@ -131,3 +131,39 @@ export function f64SumSquares(x: usize, n: i32, k: f64): f64 {
   const s = f64x2.add(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)), f64x2.add(f64x2.add(b0, b1), f64x2.add(b2, b3)));
   return f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
 }
+
+/**
+ * Channels-last (R rows of C, C a multiple of 8, R even): y = (x - k[c]) * s[c] + t[c]
+ * with rows taken in pairs (r, r + R/2) as the library's loop does, loading the
+ * coefficient vectors from their tables once per pair: the least work of the
+ * exact form in this layout.
+ */
+export function pairedRowsLoaded(x: usize, y: usize, R: i32, C: i32, k: usize, s: usize, t: usize): void {
+  const rowBytes = <usize>C << 2, apart = <usize>(R >> 1) * rowBytes;
+  for (let r = 0; r < R >> 1; r++) {
+    const p = x + <usize>r * rowBytes, q = y + <usize>r * rowBytes;
+    for (let c: usize = 0; c < rowBytes; c += 32) {
+      const k0 = v128.load(k + c), s0 = v128.load(s + c), t0 = v128.load(t + c);
+      const k1 = v128.load(k + c, 16), s1 = v128.load(s + c, 16), t1 = v128.load(t + c, 16);
+      v128.store(q + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + c), k0), s0), t0));
+      v128.store(q + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + c, 16), k1), s1), t1), 16);
+      v128.store(q + apart + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + apart + c), k0), s0), t0));
+      v128.store(q + apart + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + apart + c, 16), k1), s1), t1), 16);
+    }
+  }
+}
+
+/** The same loop with one coefficient triple held in registers: what the coefficient loads cost. */
+export function pairedRowsHeld(x: usize, y: usize, R: i32, C: i32, k: f32, s: f32, t: f32): void {
+  const rowBytes = <usize>C << 2, apart = <usize>(R >> 1) * rowBytes;
+  const kv = f32x4.splat(k), sv = f32x4.splat(s), tv = f32x4.splat(t);
+  for (let r = 0; r < R >> 1; r++) {
+    const p = x + <usize>r * rowBytes, q = y + <usize>r * rowBytes;
+    for (let c: usize = 0; c < rowBytes; c += 32) {
+      v128.store(q + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + c), kv), sv), tv));
+      v128.store(q + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + c, 16), kv), sv), tv), 16);
+      v128.store(q + apart + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + apart + c), kv), sv), tv));
+      v128.store(q + apart + c, f32x4.add(f32x4.mul(f32x4.sub(v128.load(p + apart + c, 16), kv), sv), tv), 16);
+    }
+  }
+}

@@ -14,7 +14,7 @@ import { evaluateFamilyTargets, familyDiagnostics, familyInGraphPerNode } from "
 import { calibrate, median, spread, timeRounds, warm } from "../harness.mjs";
 import { maxError } from "../reference.mjs";
 import { benchData, benchShapes } from "../shapes.mjs";
-import { diagnostics, evaluateTargets, inGraphPerNode } from "../targets.mjs";
+import { diagnostics, evaluateLayoutPairs, evaluateTargets, inGraphPerNode } from "../targets.mjs";
 
 // A check passes when max |error| / max(1, max |reference|) stays below this (float32 work on O(1) data).
 export const CHECK_TOLERANCE = 1e-4;
@@ -89,6 +89,7 @@ export async function runSuite(env, { smoke, only, settings }) {
     await env.onResult("shape", result);
     for (const g of groups) await g.dispose();
   }
+  evaluateLayoutPairs(results);
   const family = [];
   for (const shape of familyShapes({ smoke }).filter((s) => picked(s.label, s.norm))) {
     const data = familyData(shape);

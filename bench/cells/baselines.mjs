@@ -1,5 +1,7 @@
 // Baseline cells: the least work over the same bytes (wasm memory.copy, f32x4
 // stream and its shifted (x - k) * s + t form, f32x4 sum, their two-tensor forms;
+// for channels-last shapes the library's paired-row loop with its coefficients
+// loaded per pair and held in registers;
 // for the family also the float64 forms of the shifted stream and of the sum
 // and sum of squares) and, for BatchNorm, a plain JS inference loop.
 import { referenceEval } from "../reference.mjs";
@@ -26,6 +28,15 @@ export function baselineCells(k, shape, data, { jsLoop = true, float64 = false }
     cells.push(
       { name: "f64x2 shifted stream", kind: "stream64", run: () => k.f64ShiftedStream(x, y, padded, 0.5, 1.5, 0.25) },
       { name: "f64x2 sum and sum of squares", kind: "sumsq64", run: () => k.f64SumSquares(x, padded, 0.5) },
+    );
+  }
+  const { N, C, S, channelsLast } = shape.geometry;
+  if (channelsLast && C % 8 === 0 && (N * S) % 2 === 0 && N * S >= 2) {
+    const tables = k.alloc(C * 12);
+    new Float32Array(k.memory.buffer, tables, 3 * C).fill(0.5);
+    cells.push(
+      { name: "f32x4 paired rows, coefficients loaded", kind: "stream", run: () => k.pairedRowsLoaded(x, y, N * S, C, tables, tables + C * 4, tables + C * 8) },
+      { name: "f32x4 paired rows, coefficients held", kind: "stream", run: () => k.pairedRowsHeld(x, y, N * S, C, 0.5, 1.5, 0.25) },
     );
   }
   if (jsLoop) cells.push(jsLoopCell(shape, data));
