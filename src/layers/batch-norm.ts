@@ -406,23 +406,19 @@ export class BatchNorm {
     if (known) x.assertLive("x");
     const input = known ? x : checkTensor(x, "x");
     const geometry = known ? this.#checkedGeometry! : this.#checkInput(input, "x");
-    if (!known) {
-      this.#checkedInput = input;
-      this.#checkedGeometry = geometry;
-      this.#checkedOutput = null;
-    }
     const plan = this.resolveForward(out, geometry);
     const { useBatch, updating } = plan;
     this.#assertOwnLive(this.trackRunningStats, false);
-    let y: Tensor;
-    if (plan.out !== undefined && plan.out === this.#checkedOutput?.deref()) {
-      y = plan.out;
-      y.assertLive("out");
-    } else {
-      const given = checkOutput(plan.out, input, this.layout, "out", "x");
-      if (given !== undefined) this.#checkedOutput = new WeakRef(given);
-      y = given ?? zerosFor(input.shape, input.layout, "out");
+    const knownOutput = known && plan.out !== undefined && plan.out === this.#checkedOutput?.deref();
+    if (knownOutput) plan.out!.assertLive("out");
+    const given = knownOutput ? plan.out : checkOutput(plan.out, input, this.layout, "out", "x");
+    const y = given ?? zerosFor(input.shape, input.layout, "out");
+    // Every check passed: remember what they established (a rejected call holds on to nothing).
+    if (!known) {
+      this.#checkedInput = input;
+      this.#checkedGeometry = geometry;
     }
+    if (!knownOutput) this.#checkedOutput = given === undefined ? null : new WeakRef(given);
     // Nothing below can fail.
     const k = kernels();
     const { N, C, S, channelsLast, count } = geometry;
